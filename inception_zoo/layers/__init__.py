@@ -1,0 +1,41 @@
+"""Shared primitives: one conv block, factorized and separable convolutions, Inception modules as data,
+residual Inception blocks, classifier and auxiliary heads. Every family is built from these."""
+
+from .blocks import (
+    LRN,
+    Conv,
+    Factorized,
+    InceptionModule,
+    LayerSpec,
+    Mixed,
+    Pool,
+    Residual,
+    ResidualInceptionBlock,
+    StageInfo,
+    build_sequence,
+    build_stages,
+)
+from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
+from .heads import AuxHead, AuxPool, ClassifierHead
+
+__all__ = [
+    "BasicConv2d",
+    "FactorizedConv2d",
+    "SeparableConv2d",
+    "same_padding",
+    "LayerSpec",
+    "Conv",
+    "Factorized",
+    "Pool",
+    "LRN",
+    "Mixed",
+    "Residual",
+    "InceptionModule",
+    "ResidualInceptionBlock",
+    "StageInfo",
+    "build_sequence",
+    "build_stages",
+    "ClassifierHead",
+    "AuxPool",
+    "AuxHead",
+]

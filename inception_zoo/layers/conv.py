@@ -1,0 +1,143 @@
+"""Convolution primitives shared by every family.
+
+* :class:`BasicConv2d`: convolution, optional BatchNorm, optional ReLU; the one conv block of the zoo.
+* :class:`FactorizedConv2d`: an n×n convolution factorized into a 1×n and an n×1 convolution
+  (Inception v3, arXiv 1512.00567, Section 3.2 and Figures 6/7; reused by Inception v4 and Inception-ResNet).
+* :class:`SeparableConv2d`: depthwise k×k followed by pointwise 1×1, nothing in between
+  (Xception, arXiv 1610.02357, Section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = ["BasicConv2d", "FactorizedConv2d", "SeparableConv2d", "same_padding"]
+
+Size2 = int | tuple[int, int]
+
+
+def _pair(v: Size2) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def same_padding(kernel_size: Size2) -> tuple[int, int]:
+    """Padding that keeps the spatial size of a stride-1 convolution with an odd kernel."""
+    kh, kw = _pair(kernel_size)
+    return kh // 2, kw // 2
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise k×k convolution followed by a pointwise 1×1 convolution, with nothing in between.
+
+    Xception (Chollet, arXiv 1610.02357) applies no non-linearity between the two, unlike MobileNet.
+
+    Shapes: (B, in_channels, H, W) -> (B, out_channels, H', W') with H', W' set by kernel/stride/padding.
+    Neither convolution has a bias (a BatchNorm follows in every use).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Size2 = 3,
+        stride: Size2 = 1,
+        padding: Size2 = 0,
+        *,
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, kernel_size, stride, padding, groups=in_channels, bias=False
+        )
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class BasicConv2d(nn.Module):
+    """Convolution, optional BatchNorm, optional ReLU: the conv block every family is built from.
+
+    Args:
+        in_ch, out_ch: input and output channels.
+        kernel_size, stride, padding: as in :class:`torch.nn.Conv2d` (int or (h, w)).
+        bn: add a BatchNorm2d after the convolution (False for GoogLeNet as published, which
+            predates BatchNorm, and for the linear up-projections of Inception-ResNet).
+        bn_eps: BatchNorm epsilon; 1e-3 as in the TensorFlow checkpoints of v3/v4/Inception-ResNet.
+        bias: the convolution's bias; by default present exactly when ``bn=False`` (a bias before a
+            BatchNorm is cancelled by it). BN-Inception passes ``bias=True`` to match the released
+            Caffe model, whose convolutions kept their biases.
+        act: apply ReLU at the end (False for linear projections and Xception's last conv of a block).
+        separable: make the convolution a :class:`SeparableConv2d` (Xception).
+
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, H', W').
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: Size2,
+        stride: Size2 = 1,
+        padding: Size2 = 0,
+        *,
+        bn: bool = True,
+        bn_eps: float = 1e-3,
+        bias: bool | None = None,
+        act: bool = True,
+        separable: bool = False,
+    ) -> None:
+        super().__init__()
+        bias = (not bn) if bias is None else bias
+        conv_cls = SeparableConv2d if separable else nn.Conv2d
+        self.conv = conv_cls(in_ch, out_ch, kernel_size, stride, padding, bias=bias)
+        self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps) if bn else nn.Identity()
+        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+        self.in_channels, self.out_channels = in_ch, out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class FactorizedConv2d(nn.Sequential):
+    """An n×n receptive field from a 1×n and an n×1 convolution in sequence (each a :class:`BasicConv2d`).
+
+    Inception v3 (arXiv 1512.00567) Section 3.2, Figure 6 (n=7 on the 17×17 grid) and Figure 3 (n=3);
+    Inception v4 / Inception-ResNet (arXiv 1602.07261) Figures 6, 11, 13, 17, 19.
+
+    Args:
+        in_ch: input channels.
+        mid_ch: channels after the first of the two convolutions.
+        out_ch: channels after the second.
+        n: the kernel length (3 or 7 in the papers).
+        first: ``"1xn"`` (the 1×n convolution first) or ``"nx1"``; the papers use both orders and
+            the released checkpoints depend on it.
+        conv_layer: the conv block for both convolutions (a :class:`BasicConv2d` with the family's
+            options bound by ``functools.partial``).
+
+    Both convolutions are stride 1 with "same" padding: (B, in_ch, H, W) -> (B, out_ch, H, W).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        mid_ch: int,
+        out_ch: int,
+        n: int,
+        *,
+        first: Literal["1xn", "nx1"] = "1xn",
+        conv_layer: Callable[..., nn.Module] | None = None,
+    ) -> None:
+        if first not in ("1xn", "nx1"):
+            raise ValueError(f"first must be '1xn' or 'nx1', got {first!r}")
+        kernels = [(1, n), (n, 1)] if first == "1xn" else [(n, 1), (1, n)]
+        names = ["conv_" + ("1xn" if k[0] == 1 else "nx1") for k in kernels]
+        conv_layer = conv_layer or BasicConv2d
+        super().__init__()
+        self.add_module(names[0], conv_layer(in_ch, mid_ch, kernels[0], 1, same_padding(kernels[0])))
+        self.add_module(names[1], conv_layer(mid_ch, out_ch, kernels[1], 1, same_padding(kernels[1])))
+        self.out_channels = out_ch

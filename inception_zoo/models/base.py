@@ -1,0 +1,226 @@
+"""The model class every family builds: named stages, a classifier head, optional auxiliary heads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..layers import ClassifierHead, LayerSpec, build_stages
+from ..layers.blocks import ConvLayer
+
+__all__ = [
+    "InceptionNet",
+    "InceptionOutputs",
+    "AuxSpec",
+    "Paper",
+    "model_cfg",
+    "IMAGENET_DEFAULT_MEAN",
+    "IMAGENET_DEFAULT_STD",
+    "IMAGENET_INCEPTION_MEAN",
+    "IMAGENET_INCEPTION_STD",
+]
+
+IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
+IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
+IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
+
+
+class InceptionOutputs(NamedTuple):
+    """What a model returns in train mode when built with ``aux_logits=True``.
+
+    Attributes:
+        logits: (B, num_classes) from the main head.
+        aux: one (B, num_classes) tensor per auxiliary head, ordered from the shallowest head to the deepest.
+    """
+
+    logits: torch.Tensor
+    aux: tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A paper a model follows, with what it reports about the model (None where it reports nothing).
+
+    ``params`` is a parameter count; ``macs`` counts multiply-adds (one fused multiply-add = one) for one
+    image at the paper's input size. ``note`` says how exact the reported figures are."""
+
+    title: str
+    arxiv: str
+    params: int | None = None
+    macs: int | None = None
+    note: str = ""
+
+
+def model_cfg(
+    *,
+    paper: Paper,
+    input_size: tuple[int, int, int],
+    min_input_size: tuple[int, int, int],
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    interpolation: str,
+    crop_pct: float,
+) -> dict[str, Any]:
+    """A model's default configuration in timm's conventions (``input_size`` is (C, H, W), ``crop_pct``
+    the centre-crop fraction of the resized image), plus the paper it follows and the figures it reports.
+    ``num_classes``, ``first_conv`` and ``classifier`` are filled in by :class:`InceptionNet`."""
+    return {
+        "input_size": input_size,
+        "min_input_size": min_input_size,
+        "mean": mean,
+        "std": std,
+        "interpolation": interpolation,
+        "crop_pct": crop_pct,
+        "paper": {"title": paper.title, "arxiv": paper.arxiv},
+        "paper_params": paper.params,
+        "paper_macs": paper.macs,
+        "paper_note": paper.note,
+    }
+
+
+@dataclass(frozen=True)
+class AuxSpec:
+    """An auxiliary head: the stage it taps and ``build(in_channels, num_classes) -> nn.Module``."""
+
+    tap: str
+    build: Callable[[int, int], nn.Module]
+
+
+def init_weights(model: nn.Module) -> None:
+    """He-normal convolutions (fan-out), unit BatchNorm, small-normal linear layers with zero bias."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+            nn.init.zeros_(m.bias)
+
+
+class InceptionNet(nn.Module):
+    """An image classifier built from a named layout of layer specs.
+
+    Args:
+        layout: ``[(stage_name, spec), ...]`` in forward order; the stage names become the children of
+            ``self.features`` (e.g. ``features.Mixed_5b``).
+        conv_layer: the family's conv block (a :class:`~inception_zoo.layers.BasicConv2d` partial).
+        name: the registered model name, used in error messages.
+        default_cfg: from :func:`model_cfg`.
+        num_classes: classifier outputs (0: the head returns pooled features).
+        in_chans: input channels.
+        drop_rate: dropout before the classifier.
+        aux_heads: the auxiliary heads the architecture defines, built only when ``aux_logits=True``.
+        aux_logits: build the auxiliary heads and return :class:`InceptionOutputs` in train mode.
+
+    Forward: (B, in_chans, H, W) float -> (B, num_classes) logits in eval mode or without auxiliary heads;
+    :class:`InceptionOutputs` in train mode with ``aux_logits=True``.
+
+    Raises:
+        ValueError: at construction, for ``num_classes < 0``, ``in_chans < 1``, a ``drop_rate`` outside
+            [0, 1), or ``aux_logits=True`` on an architecture without auxiliary heads or with
+            ``num_classes=0``; in forward, for an input that is not (B, in_chans, H, W) with H and W at
+            least ``default_cfg["min_input_size"]``.
+    """
+
+    def __init__(
+        self,
+        layout: Sequence[tuple[str, LayerSpec]],
+        *,
+        conv_layer: ConvLayer,
+        name: str,
+        default_cfg: dict[str, Any],
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.0,
+        aux_heads: Sequence[AuxSpec] = (),
+        aux_logits: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_int("num_classes", num_classes, minimum=0, name=name)
+        _check_int("in_chans", in_chans, minimum=1, name=name)
+        if not isinstance(drop_rate, (int, float)) or isinstance(drop_rate, bool) or not 0.0 <= drop_rate < 1.0:
+            raise ValueError(f"{name}: drop_rate must be a number in [0, 1), got {drop_rate!r}")
+        if aux_logits and not aux_heads:
+            raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
+        if aux_logits and num_classes == 0:
+            raise ValueError(f"{name}: aux_logits=True needs num_classes > 0")
+
+        self.name = name
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = float(drop_rate)
+        self.features, self.stage_info = build_stages(in_chans, layout, conv_layer)
+        self.num_features = self.stage_info[-1].channels
+        self.head = ClassifierHead(self.num_features, num_classes, drop_rate=self.drop_rate)
+
+        self.aux_logits = bool(aux_logits)
+        self.aux_heads = nn.ModuleList()
+        self.aux_taps: list[int] = []
+        if aux_logits:
+            names = [s.name for s in self.stage_info]
+            for spec in aux_heads:
+                idx = names.index(spec.tap)
+                self.aux_heads.append(spec.build(self.stage_info[idx].channels, num_classes))
+                self.aux_taps.append(idx)
+
+        init_weights(self)
+        first_conv = next(n for n, m in self.named_modules() if isinstance(m, nn.Conv2d))
+        self.default_cfg = dict(
+            default_cfg,
+            architecture=name,
+            num_classes=num_classes,
+            first_conv=first_conv,
+            classifier="head.fc",
+        )
+        self._min_size = tuple(default_cfg["min_input_size"][1:])
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        min_h, min_w = self._min_size
+        expected = f"a (B, {self.in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{self.name} expects {expected}, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError(f"{self.name} expects {expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_chans:
+            raise ValueError(f"{self.name} expects {expected}, got {x.shape[1]} channels (shape {tuple(x.shape)})")
+        if x.shape[2] < min_h or x.shape[3] < min_w:
+            raise ValueError(
+                f"{self.name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}"
+            )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, in_chans, H, W) -> the last feature map (B, num_features, H/32, W/32 roughly), unpooled."""
+        self._check_input(x)
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Feature map -> logits (B, num_classes), or the pooled features (B, num_features) if pre_logits."""
+        if pre_logits:
+            return self.head.drop(self.head.hidden(self.head.global_pool(x)))
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
+        if not (self.training and self.aux_logits):
+            return self.forward_head(self.forward_features(x))
+        self._check_input(x)
+        aux: list[torch.Tensor] = []
+        for i, stage in enumerate(self.features):
+            x = stage(x)
+            for tap, head in zip(self.aux_taps, self.aux_heads):
+                if tap == i:
+                    aux.append(head(x))
+        return InceptionOutputs(self.forward_head(x), tuple(aux))
+
+
+def _check_int(what: str, value: Any, *, minimum: int, name: str) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}: {what} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,122 @@
+"""The model registry: ``register_model``, ``create_model``, ``list_models`` and aliases."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import inspect
+from collections.abc import Callable
+from typing import TypeVar
+
+from torch import nn
+
+__all__ = ["register_model", "register_alias", "create_model", "list_models", "is_model", "UnknownModelError"]
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+_ALIASES: dict[str, str] = {}
+
+F = TypeVar("F", bound=Callable[..., nn.Module])
+
+
+class UnknownModelError(KeyError):
+    """Raised by :func:`create_model` for a name that is neither registered nor an alias.
+
+    A :class:`KeyError`, so ``except KeyError`` catches it; its message lists the closest registered names.
+    """
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+def register_model(fn: F) -> F:
+    """Decorator: register a builder function under its ``__name__``.
+
+    The builder takes keyword arguments (at least ``num_classes``, ``in_chans``, ``aux_logits``,
+    ``drop_rate``) and returns an ``nn.Module``.
+
+    Raises:
+        ValueError: if the name is already registered (as a model or an alias).
+    """
+    name = fn.__name__
+    if name in _MODELS or name in _ALIASES:
+        raise ValueError(f"model {name!r} is already registered")
+    _MODELS[name] = fn
+    return fn
+
+
+def register_alias(alias: str, name: str) -> None:
+    """Make ``create_model(alias)`` build ``name``; aliases are not listed by :func:`list_models`.
+
+    Raises:
+        ValueError: if ``alias`` is taken or ``name`` is not registered.
+    """
+    if alias in _MODELS or alias in _ALIASES:
+        raise ValueError(f"model {alias!r} is already registered")
+    if name not in _MODELS:
+        raise ValueError(f"cannot alias {alias!r} to unregistered model {name!r}")
+    _ALIASES[alias] = name
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted registered model names matching an fnmatch pattern (``"*resnet*"``); aliases excluded."""
+    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+
+
+def is_model(name: str) -> bool:
+    """True if ``name`` is a registered model or alias."""
+    return name in _MODELS or name in _ALIASES
+
+
+def _resolve(name: str) -> str:
+    if name in _MODELS:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    known = sorted(_MODELS) + sorted(_ALIASES)
+    close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.4)
+    hint = f"closest: {', '.join(close)}" if close else f"registered: {', '.join(sorted(_MODELS))}"
+    raise UnknownModelError(f"unknown model {name!r}; {hint}")
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int = 1000,
+    in_chans: int = 3,
+    aux_logits: bool = False,
+    drop_rate: float | None = None,
+    **kwargs,
+) -> nn.Module:
+    """Build a registered model (randomly initialized) by name or alias.
+
+    Args:
+        name: a name from :func:`list_models` or an alias (``googlenet``, ``inception_v2``).
+        num_classes: classifier outputs; 0 gives a model that returns pooled features.
+        in_chans: input channels.
+        aux_logits: build the auxiliary heads where the architecture has them; in train mode the model
+            then returns :class:`~inception_zoo.InceptionOutputs`.
+        drop_rate: dropout before the classifier; None takes the paper's value.
+        **kwargs: further keyword options of the model's builder.
+
+    Returns:
+        The model, in train mode, with ``default_cfg``.
+
+    Raises:
+        UnknownModelError (a KeyError): unknown name; the message lists the closest registered names.
+        TypeError: a keyword the builder does not take, named in the message.
+        ValueError: an option out of range (from the model).
+    """
+    builder = _MODELS[_resolve(name)]
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        unknown = [k for k in kwargs if k not in params]
+        if unknown:
+            accepted = ", ".join(sorted(params))
+            raise TypeError(
+                f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+                f"accepted: {accepted}"
+            )
+    options = dict(num_classes=num_classes, in_chans=in_chans, aux_logits=aux_logits, **kwargs)
+    if drop_rate is not None:
+        options["drop_rate"] = drop_rate
+    return builder(**options)
