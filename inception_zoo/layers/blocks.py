@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .conv import FactorizedConv2d, Size2, same_padding
@@ -42,6 +43,7 @@ __all__ = [
     "Residual",
     "InceptionModule",
     "ResidualInceptionBlock",
+    "SameMaxPool2d",
     "StageInfo",
     "build_sequence",
     "build_stages",
@@ -109,17 +111,21 @@ class Factorized:
 @dataclass(frozen=True)
 class Pool:
     """Max or average pooling. ``padding=None`` means k//2 at stride 1 (a pooling branch that keeps the
-    grid) and 0 otherwise. ``count_include_pad`` matters at the borders: the TensorFlow-trained v4 and
+    grid) and 0 otherwise; ``padding="same"`` gives a :class:`SameMaxPool2d`. ``count_include_pad`` matters at the borders: the TensorFlow-trained v4 and
     Inception-ResNet checkpoints exclude the padding, torchvision's v3 and Caffe's models include it."""
 
     kind: Literal["max", "avg"] = "max"
     kernel: int = 3
     stride: int = 1
-    padding: int | None = None
+    padding: int | Literal["same"] | None = None
     ceil_mode: bool = False
     count_include_pad: bool = True
 
     def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        if self.padding == "same":
+            if self.kind != "max":
+                raise ValueError("padding='same' is implemented for max pooling only")
+            return SameMaxPool2d(self.kernel, self.stride), in_ch, self.stride
         padding = self.padding if self.padding is not None else (self.kernel // 2 if self.stride == 1 else 0)
         if self.kind == "max":
             module: nn.Module = nn.MaxPool2d(self.kernel, self.stride, padding, ceil_mode=self.ceil_mode)
@@ -131,6 +137,37 @@ class Pool:
         else:
             raise ValueError(f"Pool kind must be 'max' or 'avg', got {self.kind!r}")
         return module, in_ch, self.stride
+
+
+class SameMaxPool2d(nn.Module):
+    """Max pooling with TensorFlow's "SAME" padding: output ceil(H / stride) × ceil(W / stride) at every
+    input size, padding with -inf, the extra row/column (if any) at the bottom/right.
+
+    On even sizes this is exactly a Caffe/PyTorch ``ceil_mode`` pool without padding; on odd sizes it
+    keeps the output the size of a padded stride-2 convolution beside it, so the branches of a reduction
+    module (BN-Inception 3c/4e) can always be concatenated.
+
+    Shapes: (B, C, H, W) -> (B, C, ceil(H / stride), ceil(W / stride)).
+    """
+
+    def __init__(self, kernel_size: int, stride: int) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+
+    def _pad(self, size: int) -> tuple[int, int]:
+        out = (size + self.stride - 1) // self.stride
+        total = max((out - 1) * self.stride + self.kernel_size - size, 0)
+        return total // 2, total - total // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        top, bottom = self._pad(x.shape[-2])
+        left, right = self._pad(x.shape[-1])
+        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
+        return F.max_pool2d(x, self.kernel_size, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding='same'"
 
 
 @dataclass(frozen=True)

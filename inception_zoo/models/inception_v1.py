@@ -110,7 +110,7 @@ def inception_v1(
         conv_layer=conv_layer,
         name="inception_v1",
         default_cfg=model_cfg(
-            paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 65, 65),
+            paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 31, 31),
             mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
         ),
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,

@@ -1,0 +1,93 @@
+"""BN-Inception ("Inception v2"): Ioffe & Szegedy, "Batch Normalization: Accelerating Deep Network Training
+by Reducing Internal Covariate Shift", arXiv 1502.03167, Figure 5.
+
+GoogLeNet with BatchNorm after every convolution, each 5×5 convolution replaced by two 3×3, the 28×28
+grid widened by a third module (3c), and the grid reductions done inside modules 3c and 4e (stride-2
+3×3 convolutions beside a max pool, no 1×1 or pool-projection branch). Average pooling in the pool
+branches except 5b (max). The convolutions keep their biases, as in the released Caffe model that
+pytorchcv ports (BatchNorm eps 1e-5).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from ..layers import BasicConv2d, Conv, Mixed, Pool
+from ..registry import register_alias, register_model
+from .base import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, InceptionNet, Paper, model_cfg
+
+__all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "bn_inception"]
+
+# Figure 5: #1×1, #3×3 reduce, #3×3, double #3×3 reduce, double #3×3, pool type, pool proj, stride.
+# A stride-2 row has no 1×1 branch and passes the max-pooled input through unprojected ("pass through").
+BN_INCEPTION_TABLE: dict[str, tuple[int, int, int, int, int, str, int, int]] = {
+    "inception_3a": (64, 64, 64, 64, 96, "avg", 32, 1),
+    "inception_3b": (64, 64, 96, 64, 96, "avg", 64, 1),
+    "inception_3c": (0, 128, 160, 64, 96, "max", 0, 2),
+    "inception_4a": (224, 64, 96, 96, 128, "avg", 128, 1),
+    "inception_4b": (192, 96, 128, 96, 128, "avg", 128, 1),
+    "inception_4c": (160, 128, 160, 128, 160, "avg", 128, 1),
+    "inception_4d": (96, 128, 192, 160, 192, "avg", 128, 1),
+    "inception_4e": (0, 128, 192, 192, 256, "max", 0, 2),
+    "inception_5a": (352, 192, 320, 160, 224, "avg", 128, 1),
+    "inception_5b": (352, 192, 320, 192, 224, "max", 128, 1),
+}
+
+PAPER = Paper(
+    title="Batch Normalization: Accelerating Deep Network Training by Reducing Internal Covariate Shift",
+    arxiv="1502.03167",
+    note="the paper reports no parameter or multiply-add count for BN-Inception",
+)
+
+
+def bn_inception_module(
+    c1: int, c3r: int, c3: int, d3r: int, d3: int, pool: str, pool_proj: int, stride: int
+) -> Mixed:
+    """One row of Figure 5 as an Inception module (a reduction module when ``stride == 2``)."""
+    branches = []
+    if c1:
+        branches.append((Conv(c1),))
+    branches.append((Conv(c3r), Conv(c3, 3, stride, padding=1)))
+    branches.append((Conv(d3r), Conv(d3, 3), Conv(d3, 3, stride, padding=1)))
+    if stride == 1:
+        branches.append((Pool(pool, 3, 1, ceil_mode=True), Conv(pool_proj)))
+    else:
+        # "same" max pool: Caffe's ceil-mode pool at the even grids of 224×224 input, and the stride-2
+        # convolutions' output size at odd grids too (Caffe's layout only concatenates on even grids).
+        branches.append((Pool(pool, 3, 2, padding="same"),))
+    return Mixed(tuple(branches))
+
+
+def _layout() -> list:
+    maxpool = Pool("max", 3, 2, ceil_mode=True)
+    return [
+        ("conv1_7x7_s2", Conv(64, 7, 2, padding=3)),
+        ("pool1_3x3_s2", maxpool),
+        ("conv2_3x3_reduce", Conv(64)),
+        ("conv2_3x3", Conv(192, 3)),
+        ("pool2_3x3_s2", maxpool),
+        *[(name, bn_inception_module(*row)) for name, row in BN_INCEPTION_TABLE.items()],
+    ]
+
+
+@register_model
+def bn_inception(
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0
+) -> InceptionNet:
+    """BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input, 11,295,240 parameters.
+
+    No dropout (Section 4.2.1 removes it) and no auxiliary heads in this layout. Output (B, num_classes).
+    """
+    return InceptionNet(
+        _layout(),
+        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-5, bias=True),
+        name="bn_inception",
+        default_cfg=model_cfg(
+            paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7),
+            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
+        ),
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+    )
+
+
+register_alias("inception_v2", "bn_inception")
