@@ -1,0 +1,82 @@
+"""The ``inception-zoo`` command.
+
+``inception-zoo table [--models PATTERN] [--format FMT] [--output FILE]`` counts every registered model
+(parameters, fvcore multiply-adds at the default input size) and prints the table beside the papers'
+figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _table(args: argparse.Namespace) -> int:
+    from .analysis import model_stats, stats_table
+    from .registry import list_models
+
+    names = list_models(args.models)
+    if not names:
+        print(f"inception-zoo table: no model matches {args.models!r}; models: {', '.join(list_models())}",
+              file=sys.stderr)
+        return 2
+    table = stats_table((model_stats(name) for name in names), fmt=args.format)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(table + "\n")
+        print(f"wrote {args.output} ({len(names)} models)")
+    else:
+        print(table)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .registry import list_models
+
+    print("\n".join(list_models(args.pattern)))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tabulate import tabulate_formats
+
+    parser = argparse.ArgumentParser(
+        prog="inception-zoo",
+        description="The Inception family on PyTorch: model table and tools.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    table = sub.add_parser(
+        "table",
+        help="parameters and multiply-adds of every model beside the papers' figures",
+        description="Trace every registered model at its default input size with fvcore and print "
+        "parameters (millions) and GMACs (billions of multiply-adds; one fused multiply-add = one).",
+    )
+    table.add_argument("--models", default="*", metavar="PATTERN", help="fnmatch pattern of model names (default: *)")
+    table.add_argument(
+        "--format", default="github", choices=sorted(tabulate_formats), metavar="FMT",
+        help="any tabulate table format (default: github); e.g. simple, grid, latex, html",
+    )
+    table.add_argument("--output", metavar="FILE", help="write the table to FILE instead of the terminal")
+    table.set_defaults(func=_table)
+
+    lst = sub.add_parser("list", help="registered model names")
+    lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
+    lst.set_defaults(func=_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OSError as e:
+        print(f"inception-zoo {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
