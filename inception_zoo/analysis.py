@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -25,8 +26,10 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int] | None = None)
     """Multiply-adds for one image, counted by fvcore's ``FlopCountAnalysis`` (which counts one fused
     multiply-add as one "flop"; FLOPs in the 2-per-MAC sense are twice this).
 
-    fvcore's default operator set is used (convolutions, linear layers, BatchNorm, ...); operators it has
-    no rule for (pooling, ReLU, LRN) count zero. The model is traced in eval mode on a zero tensor of
+    fvcore's default operator set is used (convolutions, linear layers, BatchNorm, ...) with one change:
+    pooling counts zero whichever operator implements it. fvcore counts ``adaptive_avg_pool2d`` (one per
+    input element) but not ``avg_pool2d``, so the same network pooled either way would otherwise get
+    two counts. Other operators it has no rule for (ReLU, LRN, concatenation) count zero. The model is traced in eval mode on a zero tensor of
     shape (1, *input_size); ``input_size`` defaults to ``model.default_cfg["input_size"]``. fvcore's
     warnings are silenced. The model's train/eval mode is restored afterwards.
     """
@@ -42,10 +45,16 @@ def count_macs(model: nn.Module, input_size: tuple[int, int, int] | None = None)
         with torch.no_grad(), warnings.catch_warnings(), _quiet_fvcore():
             warnings.simplefilter("ignore")
             analysis = FlopCountAnalysis(model, torch.zeros(1, *input_size))
+            # A zero-count handle: fvcore's set_op_handle(name, None) keeps a default handle it already has.
+            analysis.set_op_handle("aten::adaptive_avg_pool2d", _count_nothing)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return int(analysis.total())
     finally:
         model.train(was_training)
+
+
+def _count_nothing(inputs, outputs) -> Counter:
+    return Counter()
 
 
 class _quiet_fvcore:

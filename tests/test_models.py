@@ -1,0 +1,181 @@
+"""Exact parameter counts, the peers' counts and multiply-adds, the forward contract, bad input."""
+
+import pytest
+import timm
+import torch
+import torchvision
+
+from inception_zoo import InceptionOutputs, create_model, list_models
+from inception_zoo.analysis import count_macs, count_params
+
+# name: (parameters at num_classes=1000, with aux_logits=True or None where there are no aux heads)
+PARAMS = {
+    "inception_v1": (6_998_552, 13_378_280),
+    "inception_v1_bn": (6_624_904, 13_004_888),
+    "bn_inception": (11_295_240, None),
+    "inception_v3": (23_834_568, 27_161_264),
+    "inception_v4": (42_679_816, None),
+    "inception_resnet_v1": (22_756_328, None),
+    "inception_resnet_v2": (55_843_464, None),
+    "xception": (22_855_952, None),
+}
+AUX_MODELS = [n for n, (_, aux) in PARAMS.items() if aux is not None]
+AUX_HEADS = {"inception_v1": 2, "inception_v1_bn": 2, "inception_v3": 1}
+
+
+def test_every_registered_model_has_its_count():
+    assert sorted(PARAMS) == list_models()
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_param_count(name):
+    assert count_params(create_model(name)) == PARAMS[name][0]
+
+
+@pytest.mark.parametrize("name", AUX_MODELS)
+def test_param_count_with_aux(name):
+    assert count_params(create_model(name, aux_logits=True)) == PARAMS[name][1]
+
+
+def test_num_classes_changes_only_the_classifiers():
+    base = count_params(create_model("inception_v1", aux_logits=True))
+    ten = count_params(create_model("inception_v1", aux_logits=True, num_classes=10))
+    assert base - ten == 3 * (1024 + 1) * 990  # main head (1024 -> n) and two aux heads (1024 -> n)
+
+
+# Peers built from the dependencies' own code at random init: (ours, peer builder, peer has aux heads)
+PEERS = {
+    "torchvision googlenet": (
+        "inception_v1_bn", lambda aux: torchvision.models.googlenet(aux_logits=aux, init_weights=False), True,
+    ),
+    "torchvision inception_v3": (
+        "inception_v3", lambda aux: torchvision.models.inception_v3(aux_logits=aux, init_weights=False), True,
+    ),
+    "timm inception_v3": ("inception_v3", lambda aux: timm.create_model("inception_v3", aux_logits=aux), True),
+    "timm inception_v4": ("inception_v4", lambda aux: timm.create_model("inception_v4"), False),
+    "timm inception_resnet_v2": ("inception_resnet_v2", lambda aux: timm.create_model("inception_resnet_v2"), False),
+    "timm legacy_xception": ("xception", lambda aux: timm.create_model("legacy_xception"), False),
+    "pytorchcv bninception": ("bn_inception", None, False),
+}
+
+
+def _peer(key, aux=False):
+    name, build, _ = PEERS[key]
+    if build is None:
+        from pytorchcv.models.bninception import bninception
+
+        return bninception()
+    return build(aux)
+
+
+@pytest.mark.parametrize("key", PEERS)
+def test_peer_params_and_macs(key):
+    name = PEERS[key][0]
+    ours, peer = create_model(name), _peer(key)
+    assert count_params(ours) == count_params(peer)
+    size = ours.default_cfg["input_size"]
+    assert count_macs(ours) == count_macs(peer, size) > 0
+
+
+@pytest.mark.parametrize("key", [k for k, v in PEERS.items() if v[2]])
+def test_peer_params_with_aux(key):
+    assert count_params(create_model(PEERS[key][0], aux_logits=True)) == count_params(_peer(key, aux=True))
+
+
+def _sizes(name):
+    cfg = create_model(name).default_cfg
+    _, h, w = cfg["input_size"]
+    _, mh, mw = cfg["min_input_size"]
+    return {"default": (h, w), "non-square": (h, w * 4 // 3), "min": (mh, mw), "min non-square": (mh, 2 * mw)}
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_eval_shapes(name):
+    model = create_model(name, num_classes=7).eval()
+    with torch.no_grad():
+        for label, (h, w) in _sizes(name).items():
+            out = model(torch.randn(1, 3, h, w))
+            assert isinstance(out, torch.Tensor) and out.shape == (1, 7), label
+
+
+@pytest.mark.parametrize("name", AUX_MODELS)
+def test_train_shapes_with_aux(name):
+    model = create_model(name, num_classes=7, aux_logits=True).train()
+    for label, (h, w) in _sizes(name).items():
+        out = model(torch.randn(2, 3, h, w))
+        assert isinstance(out, InceptionOutputs), label
+        assert out.logits.shape == (2, 7), label
+        assert len(out.aux) == AUX_HEADS[name] and all(a.shape == (2, 7) for a in out.aux), label
+    model.eval()
+    assert isinstance(model(torch.randn(1, 3, *_sizes(name)["min"])), torch.Tensor)
+
+
+@pytest.mark.parametrize("name", ["inception_v1_bn", "xception"])
+def test_train_without_aux_returns_a_tensor(name):
+    model = create_model(name, num_classes=4).train()
+    out = model(torch.randn(2, 3, 64, 64))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 4)
+
+
+def test_aux_heads_order_shallow_to_deep():
+    model = create_model("inception_v1", aux_logits=True)
+    names = [s.name for s in model.stage_info]
+    assert [names[i] for i in model.aux_taps] == ["inception_4a", "inception_4d"]
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_bad_input(name):
+    model = create_model(name).eval()
+    _, mh, mw = model.default_cfg["min_input_size"]
+    cases = {
+        "3-D": torch.randn(3, mh, mw),
+        "5-D": torch.randn(1, 1, 3, mh, mw),
+        "channels": torch.randn(1, 1, mh, mw),
+        "height": torch.randn(1, 3, mh - 1, mw),
+        "width": torch.randn(1, 3, mh, mw - 1),
+    }
+    for label, x in cases.items():
+        with pytest.raises(ValueError) as info:
+            model(x)
+        message = str(info.value)
+        assert name in message, label
+        assert f"(B, 3, H, W) tensor with H >= {mh} and W >= {mw}" in message, label
+    with pytest.raises(ValueError, match="got list"):
+        model([1, 2, 3])
+
+
+def test_in_chans():
+    model = create_model("inception_v1_bn", in_chans=1, num_classes=3).eval()
+    assert model(torch.randn(1, 1, 64, 64)).shape == (1, 3)
+    with pytest.raises(ValueError, match="got 3 channels"):
+        model(torch.randn(1, 3, 64, 64))
+
+
+def test_num_classes_zero_returns_pooled_features():
+    model = create_model("inception_v3", num_classes=0).eval()
+    assert model(torch.randn(1, 3, 75, 75)).shape == (1, 2048)
+
+
+def test_paper_layout_choices():
+    def kernels(model, stage):
+        branch = model.features.get_submodule(stage).branches[2]
+        return [m.kernel_size for m in branch.modules() if isinstance(m, torch.nn.Conv2d)]
+
+    assert kernels(create_model("inception_v1"), "inception_3a") == [(1, 1), (5, 5)]
+    assert kernels(create_model("inception_v1_bn"), "inception_3a") == [(1, 1), (3, 3)]
+    v1 = create_model("inception_v1")
+    assert any(isinstance(m, torch.nn.LocalResponseNorm) for m in v1.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in v1.modules())
+    assert v1.head.drop.p == 0.4
+    irv2 = create_model("inception_resnet_v2")
+    scales = [m.scale for m in irv2.modules() if hasattr(m, "scale") and isinstance(m.scale, float)]
+    assert scales == [0.17] * 10 + [0.10] * 20 + [0.20] * 9 + [1.0]
+    assert isinstance(irv2.features.Block8.act, torch.nn.Identity)
+
+
+def test_deterministic_construction():
+    torch.manual_seed(3)
+    a = create_model("inception_v1_bn").state_dict()
+    torch.manual_seed(3)
+    b = create_model("inception_v1_bn").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
