@@ -15,7 +15,8 @@ from functools import partial
 from ..layers import BasicConv2d, Conv, Factorized, Mixed, Residual
 from ..registry import register_model
 from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, InceptionNet, Paper, model_cfg
-from .inception_v4 import MAX_S2, PAPER as V4_PAPER, TF_AVG, reduction_a
+from .inception_v3 import MAX_S2, STEM as V3_STEM
+from .inception_v4 import PAPER as V4_PAPER, TF_AVG, reduction_a
 
 __all__ = ["reduction_b", "inception_resnet_v1", "inception_resnet_v2"]
 
@@ -36,18 +37,6 @@ def reduction_b(a: int, b: int, c1: int, c2: int) -> Mixed:
     ))
 
 
-def _v3_stem() -> list:
-    """The stem both Inception-ResNets share up to the 35×35 grid (v1: Figure 14)."""
-    return [
-        ("Conv2d_1a_3x3", Conv(32, 3, 2)),
-        ("Conv2d_2a_3x3", Conv(32, 3, padding=0)),
-        ("Conv2d_2b_3x3", Conv(64, 3)),
-        ("MaxPool_3a_3x3", MAX_S2),
-        ("Conv2d_3b_1x1", Conv(80)),
-        ("Conv2d_4a_3x3", Conv(192, 3, padding=0)),
-    ]
-
-
 # Inception-ResNet-v1 (Figures 10, 11, 13).
 V1_BLOCK_A = Residual(((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(32, 3), Conv(32, 3))), SCALE_A)
 V1_BLOCK_B = Residual(((Conv(128),), (Conv(128), Factorized(128, 128, 7))), SCALE_B)
@@ -61,7 +50,7 @@ V2_BLOCK_C_BRANCHES = ((Conv(192),), (Conv(192), Factorized(224, 256, 3)))
 
 def _v1_layout() -> list:
     return [
-        *_v3_stem(),
+        *V3_STEM,  # Figure 14: Inception v3's stem, then a 3×3/2 convolution to 256 channels
         ("Conv2d_4b_3x3", Conv(256, 3, 2)),
         *[(f"block35_{i}", V1_BLOCK_A) for i in range(1, 6)],
         ("Mixed_6a", reduction_a(192, 192, 256, 384)),
@@ -73,7 +62,7 @@ def _v1_layout() -> list:
 
 def _v2_layout() -> list:
     return [
-        *_v3_stem(),
+        *V3_STEM,  # the released checkpoint's stem: Inception v3's, then Mixed_5b
         ("MaxPool_5a_3x3", MAX_S2),
         ("Mixed_5b", Mixed((
             (Conv(96),),

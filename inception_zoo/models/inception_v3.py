@@ -17,7 +17,7 @@ from ..layers import AuxHead, AuxPool, BasicConv2d, Conv, Factorized, Mixed, Poo
 from ..registry import register_model
 from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, AuxSpec, InceptionNet, Paper, model_cfg
 
-__all__ = ["filter_bank", "inception_a", "inception_b", "inception_c", "inception_d", "inception_e", "inception_v3"]
+__all__ = ["STEM", "MAX_S2", "filter_bank", "inception_a", "inception_b", "inception_c", "inception_d", "inception_e", "inception_v3"]
 
 PAPER = Paper(
     title="Rethinking the Inception Architecture for Computer Vision",
@@ -87,14 +87,20 @@ def inception_e() -> Mixed:
     ))
 
 
+# The stem up to the 71×71 grid (Table 1's first six rows); the Inception-ResNets share it.
+STEM = [
+    ("Conv2d_1a_3x3", Conv(32, 3, 2)),
+    ("Conv2d_2a_3x3", Conv(32, 3, padding=0)),
+    ("Conv2d_2b_3x3", Conv(64, 3)),
+    ("MaxPool_3a_3x3", MAX_S2),
+    ("Conv2d_3b_1x1", Conv(80)),
+    ("Conv2d_4a_3x3", Conv(192, 3, padding=0)),
+]
+
+
 def _layout() -> list:
     return [
-        ("Conv2d_1a_3x3", Conv(32, 3, 2)),
-        ("Conv2d_2a_3x3", Conv(32, 3, padding=0)),
-        ("Conv2d_2b_3x3", Conv(64, 3)),
-        ("MaxPool_3a_3x3", MAX_S2),
-        ("Conv2d_3b_1x1", Conv(80)),
-        ("Conv2d_4a_3x3", Conv(192, 3, padding=0)),
+        *STEM,
         ("MaxPool_5a_3x3", MAX_S2),
         ("Mixed_5b", inception_a(32)),
         ("Mixed_5c", inception_a(64)),

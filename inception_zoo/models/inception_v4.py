@@ -15,9 +15,9 @@ from functools import partial
 from ..layers import BasicConv2d, Conv, Factorized, Mixed, Pool
 from ..registry import register_model
 from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, InceptionNet, Paper, model_cfg
-from .inception_v3 import filter_bank
+from .inception_v3 import MAX_S2, filter_bank
 
-__all__ = ["TF_AVG", "MAX_S2", "reduction_a", "inception_v4"]
+__all__ = ["TF_AVG", "reduction_a", "inception_v4"]
 
 PAPER = Paper(
     title="Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
@@ -26,7 +26,6 @@ PAPER = Paper(
 )
 
 TF_AVG = Pool("avg", 3, 1, count_include_pad=False)
-MAX_S2 = Pool("max", 3, 2)
 
 
 def reduction_a(k: int, l: int, m: int, n: int) -> Mixed:  # noqa: E741  (the paper's letters)
