@@ -3,6 +3,7 @@
 from . import models  # noqa: F401  (registers every model)
 from .losses import InceptionLoss
 from .models.base import InceptionNet, InceptionOutputs
+from .weights import CheckpointError, CheckpointNotFoundError, load_pretrained, save_weights
 from .registry import UnknownModelError, create_model, is_model, list_models, register_alias, register_model
 
 __version__ = "0.1.0"
@@ -16,4 +17,8 @@ __all__ = [
     "InceptionNet",
     "InceptionOutputs",
     "InceptionLoss",
+    "load_pretrained",
+    "save_weights",
+    "CheckpointError",
+    "CheckpointNotFoundError",
 ]

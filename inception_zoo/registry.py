@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from torch import nn
@@ -85,6 +86,8 @@ def create_model(
     in_chans: int = 3,
     aux_logits: bool = False,
     drop_rate: float | None = None,
+    pretrained: str | os.PathLike | Mapping | None = None,
+    pretrained_source: str = "auto",
     **kwargs,
 ) -> nn.Module:
     """Build a registered model (randomly initialized) by name or alias.
@@ -96,6 +99,10 @@ def create_model(
         aux_logits: build the auxiliary heads where the architecture has them; in train mode the model
             then returns :class:`~inception_zoo.InceptionOutputs`.
         drop_rate: dropout before the classifier; None takes the paper's value.
+        pretrained: a checkpoint to load (a path or a state dict): ours, or torchvision's, timm's or
+            pytorchcv's for the same network; see :func:`~inception_zoo.load_pretrained`. Nothing is
+            ever downloaded.
+        pretrained_source: the checkpoint's layout, ``"auto"`` to detect it from the keys.
         **kwargs: further keyword options of the model's builder.
 
     Returns:
@@ -104,7 +111,9 @@ def create_model(
     Raises:
         UnknownModelError (a KeyError): unknown name; the message lists the closest registered names.
         TypeError: a keyword the builder does not take, named in the message.
-        ValueError: an option out of range (from the model).
+        ValueError: an option out of range (from the model), or ``pretrained=True`` (there is no
+            download; give a path).
+        CheckpointError (a ValueError): a checkpoint that cannot be loaded (see load_pretrained).
     """
     builder = _MODELS[_resolve(name)]
     params = inspect.signature(builder).parameters
@@ -119,4 +128,16 @@ def create_model(
     options = dict(num_classes=num_classes, in_chans=in_chans, aux_logits=aux_logits, **kwargs)
     if drop_rate is not None:
         options["drop_rate"] = drop_rate
-    return builder(**options)
+    if isinstance(pretrained, bool):
+        if pretrained:
+            raise ValueError(
+                "pretrained=True would need a download, which inception_zoo never does; pass the path of a "
+                "checkpoint (ours, torchvision's, timm's or pytorchcv's)"
+            )
+        pretrained = None
+    model = builder(**options)
+    if pretrained is not None:
+        from .weights import load_pretrained
+
+        load_pretrained(model, pretrained, source=pretrained_source)
+    return model

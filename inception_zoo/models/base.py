@@ -92,15 +92,14 @@ class AuxSpec:
 
 
 def init_weights(model: nn.Module) -> None:
-    """He-normal convolutions (fan-out), unit BatchNorm, small-normal linear layers with zero bias."""
+    """He-normal convolutions (fan-out), fresh BatchNorm, small-normal linear layers with zero bias."""
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
+            m.reset_parameters()  # unit scale, zero shift, fresh running statistics
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             nn.init.zeros_(m.bias)
