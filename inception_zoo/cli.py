@@ -2,7 +2,8 @@
 
 ``inception-zoo table [--models PATTERN] [--format FMT] [--output FILE]`` counts every registered model
 (parameters, fvcore multiply-adds at the default input size) and prints the table beside the papers'
-figures.
+figures. ``inception-zoo convert SRC DST --model NAME [--source S]`` converts a peer checkpoint into ours.
+``inception-zoo list [PATTERN]`` lists the models.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ def _table(args: argparse.Namespace) -> int:
         print(f"wrote {args.output} ({len(names)} models)")
     else:
         print(table)
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from .weights import CheckpointError, convert_checkpoint
+
+    try:
+        model = convert_checkpoint(args.src, args.dst, model=args.model, source=args.source)
+    except (CheckpointError, KeyError, ValueError) as e:
+        print(f"inception-zoo convert: {e}", file=sys.stderr)
+        return 1
+    cfg = model.default_cfg
+    print(
+        f"wrote {args.dst}: {cfg['architecture']} from the {cfg['weights_source']} layout, "
+        f"{model.num_classes} classes, expects mean={tuple(cfg['mean'])} std={tuple(cfg['std'])}"
+    )
     return 0
 
 
@@ -62,6 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--output", metavar="FILE", help="write the table to FILE instead of the terminal")
     table.set_defaults(func=_table)
+
+    convert = sub.add_parser(
+        "convert",
+        help="convert a torchvision / timm / pytorchcv checkpoint into ours (safetensors)",
+        description="Read SRC (.pth/.pt/.bin with torch.load(weights_only=True), or .safetensors), map it "
+        "onto MODEL and write DST as safetensors with the model's config as metadata. Auxiliary heads "
+        "and the number of classes are kept as the checkpoint has them.",
+    )
+    convert.add_argument("src", metavar="SRC", help="the checkpoint to convert")
+    convert.add_argument("dst", metavar="DST", help="output path, ending in .safetensors")
+    convert.add_argument("--model", required=True, metavar="NAME", help="our model name (see 'inception-zoo list')")
+    convert.add_argument(
+        "--source", default="auto", choices=["auto", "ours", "torchvision", "timm", "pytorchcv"],
+        help="the checkpoint's layout (default: detected from its keys)",
+    )
+    convert.set_defaults(func=_convert)
 
     lst = sub.add_parser("list", help="registered model names")
     lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")

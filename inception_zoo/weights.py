@@ -33,6 +33,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "SOURCES",
+    "convert_checkpoint",
     "load_pretrained",
     "read_checkpoint",
     "save_weights",
@@ -140,18 +141,31 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
             raise CheckpointError(f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}")
     else:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # e.g. torch's note on pickle protocols
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(
-                f"refused to load {str(path)!r}: it needs arbitrary code to unpickle, which is never run "
-                f"(torch.load(weights_only=True) said: {first})"
-            ) from None
+            raise CheckpointError(_refusal(str(path), str(e))) from None
         except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
             raise CheckpointError(
                 f"{str(path)!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {e}"
             ) from None
     return _unwrap(obj, str(path)), metadata
+
+
+def _refusal(path: str, error: str) -> str:
+    """The message for a file ``torch.load(weights_only=True)`` rejected."""
+    if not error.startswith("Weights only load failed"):  # not even a pickle
+        return f"{path!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {error}"
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    detail = next((ln for ln in lines if ln.startswith(("Unsupported", "Trying to", "Can only"))), lines[-1])
+    said = f"torch.load(weights_only=True) said: {detail}"
+    if "GLOBAL" in detail or "global" in detail:
+        return f"refused to load {path!r}: it needs arbitrary code to unpickle, which is never run ({said})"
+    return (
+        f"refused to load {path!r} ({said}): it is truncated or corrupt, or a pickle that needs code to "
+        "load, which is never run"
+    )
 
 
 def _unwrap(obj: Any, where: str) -> dict[str, torch.Tensor]:
@@ -242,6 +256,17 @@ def _detect(name: str, keys: set[str]) -> str:
     return best
 
 
+def _fitting_model(keys: set[str], *, exclude: str) -> tuple[str, str] | None:
+    """The registered model and layout whose keys the checkpoint matches (>= 95% overlap), if any."""
+    best, best_score = None, 0.95
+    for model_name in sorted(_known_models() - {exclude}):
+        for source, expected in _candidates(model_name):
+            score = len(keys & expected) / max(len(keys | expected), 1)
+            if score > best_score:
+                best, best_score = (model_name, source), score
+    return best
+
+
 def _fold_transform_input(state: dict[str, torch.Tensor], first_conv: str) -> None:
     """Fold torchvision's ``transform_input`` into the first convolution, in place.
 
@@ -326,10 +351,13 @@ def load_pretrained(
     name = getattr(model, "name", type(model).__name__)
     if source not in SOURCES:
         raise CheckpointError(f"{name}: source must be one of {', '.join(SOURCES)}, got {source!r}")
-    if isinstance(checkpoint, Mapping):
-        state, metadata = _unwrap(dict(checkpoint), "the state dict"), {}
-    else:
-        state, metadata = read_checkpoint(checkpoint)
+    try:
+        if isinstance(checkpoint, Mapping):
+            state, metadata = _unwrap(dict(checkpoint), "the state dict"), {}
+        else:
+            state, metadata = read_checkpoint(checkpoint)
+    except CheckpointError as e:
+        raise type(e)(f"{name}: {e}. The model's weights were not changed.") from None
 
     if metadata.get("architecture") and metadata["architecture"] != name:
         raise CheckpointError(
@@ -395,7 +423,11 @@ def load_pretrained(
             parts.append(f"unexpected: {_few(unexpected)}")
         if misshaped:
             parts.append(f"mis-shaped: {_few(misshaped)}")
-        raise CheckpointError("; ".join(parts) + ". The model's weights were not changed.")
+        message = "; ".join(parts) + ". The model's weights were not changed."
+        fits = _fitting_model(set(state), exclude=name) if not misshaped else None
+        if fits:
+            message += f" The keys fit {fits[0]} ({fits[1]} layout)."
+        raise CheckpointError(message)
 
     # 3. Load: everything is checked, so this cannot fail half-way.
     model.load_state_dict({k: v.to(dtype=target[k].dtype) for k, v in renamed.items()}, strict=False)
@@ -452,3 +484,36 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
         metadata["architecture"] = cfg["architecture"]
     save_file(state, str(path), metadata=metadata)
     return path
+
+
+def convert_checkpoint(
+    src: str | os.PathLike, dst: str | os.PathLike, *, model: str, source: str = "auto"
+) -> nn.Module:
+    """Convert a checkpoint (ours or a peer's) for ``model`` into our safetensors format at ``dst``.
+
+    The model is built with the checkpoint's number of classes (read from its classifier) and with its
+    auxiliary heads when the checkpoint has them, so nothing in the checkpoint is dropped. Returns the
+    loaded model.
+
+    Raises:
+        UnknownModelError: unknown model name.
+        ValueError: ``dst`` does not end in ``.safetensors``.
+        CheckpointError / CheckpointNotFoundError: as :func:`load_pretrained`.
+    """
+    from .registry import _resolve, create_model
+
+    name = _resolve(model)
+    if Path(dst).suffix != ".safetensors":
+        raise ValueError(f"the converted checkpoint is written as safetensors; {str(dst)!r} must end in .safetensors")
+    state, _ = read_checkpoint(src)
+    if source == "auto":
+        source = _detect(name, set(state))
+    peer = next((p for p in PEERS.get(name, ()) if p.source == source), None)
+    aux, classifier = (peer.aux, peer.classifier) if peer else (_OURS_AUX, ("head.fc.",))
+    heads = [v for k, v in state.items() if k.startswith(classifier) and k.endswith("weight") and v.dim() == 2]
+    num_classes = heads[-1].shape[0] if heads else 1000
+    has_aux = any(k.startswith(aux) for k in state) if aux else False
+    net = create_model(name, num_classes=num_classes, aux_logits=has_aux)
+    load_pretrained(net, state, source=source)
+    save_weights(net, dst)
+    return net
