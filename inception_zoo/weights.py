@@ -231,7 +231,10 @@ def _rename_map(name: str, peer: PeerLayout) -> dict[str, str]:
     for group in theirs:
         a, b = theirs[group], ours[group]
         if len(a) != len(b) or any(sa != sb for (_, sa), (_, sb) in zip(a, b)):  # pragma: no cover
-            raise AssertionError(f"{peer.source} layout of {name} no longer matches ours in its {group}")
+            raise CheckpointError(
+                f"{name}: the installed {peer.source} defines this network differently from the version "
+                f"these mappings were proven against (its {group} layers differ); convert with that version"
+            )
         mapping.update({ka: kb for (ka, _), (kb, _) in zip(a, b)})
     return mapping
 
