@@ -121,7 +121,8 @@ def stats_table(stats: Iterable[ModelStats], fmt: str = "github") -> str:
         ]
         for s in stats
     ]
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    align = ("left", "left", "right", "right", "right", "right", "left")
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True, colalign=align)
 
 
 def all_stats(pattern: str = "*") -> list[ModelStats]:

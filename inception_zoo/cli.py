@@ -19,19 +19,33 @@ def _table(args: argparse.Namespace) -> int:
     from .analysis import model_stats, stats_table
     from .registry import list_models
 
-    names = list_models(args.models)
+    names = _matching(args.models, "table")
     if not names:
-        print(f"inception-zoo table: no model matches {args.models!r}; models: {', '.join(list_models())}",
-              file=sys.stderr)
         return 2
+    out = None
+    if args.output is not None:
+        if not args.output:
+            print("inception-zoo table: --output needs a file name", file=sys.stderr)
+            return 2
+        out = open(args.output, "w", encoding="utf-8")  # fail on a bad path before the slow part
     table = stats_table((model_stats(name) for name in names), fmt=args.format)
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(table + "\n")
-        print(f"wrote {args.output} ({len(names)} models)")
-    else:
+    if out is None:
         print(table)
+        return 0
+    with out:
+        out.write(table + "\n")
+    print(f"wrote {args.output} ({len(names)} model{'s' if len(names) != 1 else ''})")
     return 0
+
+
+def _matching(pattern: str, command: str) -> list[str]:
+    from .registry import list_models
+
+    names = list_models(pattern)
+    if not names:
+        print(f"inception-zoo {command}: no model matches {pattern!r}; models: {', '.join(list_models())}",
+              file=sys.stderr)
+    return names
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -51,19 +65,27 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .registry import list_models
+    from .registry import list_aliases
 
-    print("\n".join(list_models(args.pattern)))
-    return 0
+    names = _matching(args.pattern, "list")
+    aliases = {}
+    for alias, target in list_aliases().items():
+        aliases.setdefault(target, []).append(alias)
+    for name in names:
+        print(name + (f"  (alias: {', '.join(aliases[name])})" if name in aliases else ""))
+    return 0 if names else 2
 
 
 def build_parser() -> argparse.ArgumentParser:
     from tabulate import tabulate_formats
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="inception-zoo",
         description="The Inception family on PyTorch: model table and tools.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     table = sub.add_parser(
@@ -74,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--models", default="*", metavar="PATTERN", help="fnmatch pattern of model names (default: *)")
     table.add_argument(
-        "--format", default="github", choices=sorted(tabulate_formats), metavar="FMT",
+        "--format", default="github", type=str.lower, choices=sorted(tabulate_formats), metavar="FMT",
         help="any tabulate table format (default: github); e.g. simple, grid, latex, html",
     )
     table.add_argument("--output", metavar="FILE", help="write the table to FILE instead of the terminal")
@@ -106,6 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as Unix tools do
+        sys.stderr.close()
+        return 0
     except OSError as e:
         print(f"inception-zoo {args.command}: {e}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@ heads, on top of :class:`torch.nn.CrossEntropyLoss` (no hand-written smoothing).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -11,6 +12,10 @@ from torch import nn
 from .models.base import InceptionOutputs
 
 __all__ = ["InceptionLoss"]
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
 
 
 class InceptionLoss(nn.Module):
@@ -26,7 +31,8 @@ class InceptionLoss(nn.Module):
 
     Args:
         label_smoothing: in [0, 1], passed to :class:`torch.nn.CrossEntropyLoss`.
-        aux_weight: one weight for every auxiliary head, or one per head (shallowest first).
+        aux_weight: one weight for every auxiliary head, or a list/tuple with one per head (shallowest
+            first). Outputs without auxiliary logits (eval mode) take the plain cross-entropy.
         reduction: ``"mean"`` or ``"sum"`` over the batch, as in CrossEntropyLoss.
 
     Forward:
@@ -36,9 +42,11 @@ class InceptionLoss(nn.Module):
         Returns a scalar tensor.
 
     Raises:
-        ValueError: a smoothing outside [0, 1], a negative weight, an unknown reduction, or per-head
-            weights whose count differs from the number of auxiliary outputs.
-        TypeError: an output that is neither a tensor nor InceptionOutputs.
+        ValueError: a smoothing that is not a number in [0, 1], a weight that is not a finite number
+            >= 0, an unknown reduction, or per-head weights whose count differs from the number of
+            auxiliary outputs.
+        TypeError: an output that is neither a tensor nor InceptionOutputs (torchvision's output tuples
+            included: convert them).
     """
 
     def __init__(
@@ -48,14 +56,17 @@ class InceptionLoss(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        if not 0.0 <= float(label_smoothing) <= 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+        if not _is_real(label_smoothing) or not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-        weights = (aux_weight,) if isinstance(aux_weight, (int, float)) else tuple(aux_weight)
-        if any(float(w) < 0 for w in weights):
-            raise ValueError(f"aux_weight must be >= 0, got {aux_weight!r}")
-        self.per_head = not isinstance(aux_weight, (int, float))
+        self.per_head = not _is_real(aux_weight)
+        weights = tuple(aux_weight) if self.per_head and isinstance(aux_weight, (list, tuple)) else (aux_weight,)
+        if not all(_is_real(w) and 0.0 <= w < math.inf for w in weights):
+            raise ValueError(
+                f"aux_weight must be a finite number >= 0 or a list/tuple of them (one per auxiliary head), "
+                f"got {aux_weight!r}"
+            )
         self.aux_weight = tuple(float(w) for w in weights)
         self.label_smoothing = float(label_smoothing)
         self.ce = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing, reduction=reduction)
@@ -63,14 +74,23 @@ class InceptionLoss(nn.Module):
     def forward(self, output: torch.Tensor | InceptionOutputs, target: torch.Tensor) -> torch.Tensor:
         if isinstance(output, InceptionOutputs):
             logits, aux = output.logits, output.aux
+            if isinstance(aux, torch.Tensor):  # one head given bare
+                aux = (aux,)
+            elif not isinstance(aux, (tuple, list)) or not all(isinstance(a, torch.Tensor) for a in aux):
+                raise TypeError(f"InceptionOutputs.aux must be a tuple of tensors, got {type(aux).__name__}")
         elif isinstance(output, torch.Tensor):
             logits, aux = output, ()
         else:
-            raise TypeError(f"InceptionLoss expects a logits tensor or InceptionOutputs, got {type(output).__name__}")
+            kind = f"{type(output).__module__}.{type(output).__qualname__}"
+            raise TypeError(
+                f"InceptionLoss expects a logits tensor or inception_zoo.InceptionOutputs, got {kind}"
+            )
+        loss = self.ce(logits, target)
+        if not aux:  # eval mode, or a model without auxiliary heads
+            return loss
         weights = self.aux_weight if self.per_head else self.aux_weight * len(aux)
         if len(weights) != len(aux):
             raise ValueError(f"{len(weights)} aux weights given for {len(aux)} auxiliary outputs")
-        loss = self.ce(logits, target)
         for weight, aux_logits in zip(weights, aux):
             loss = loss + weight * self.ce(aux_logits, target)
         return loss

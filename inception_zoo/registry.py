@@ -11,7 +11,15 @@ from typing import TypeVar
 
 from torch import nn
 
-__all__ = ["register_model", "register_alias", "create_model", "list_models", "is_model", "UnknownModelError"]
+__all__ = [
+    "register_model",
+    "register_alias",
+    "create_model",
+    "list_models",
+    "list_aliases",
+    "is_model",
+    "UnknownModelError",
+]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _ALIASES: dict[str, str] = {}
@@ -59,8 +67,24 @@ def register_alias(alias: str, name: str) -> None:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Sorted registered model names matching an fnmatch pattern (``"*resnet*"``); aliases excluded."""
-    return sorted(n for n in _MODELS if fnmatch.fnmatchcase(n, pattern))
+    """Sorted registered model names matching an fnmatch pattern (``"*resnet*"``), each once.
+
+    An alias matching the pattern contributes the model it names (``list_models("googlenet")`` is
+    ``["inception_v1"]``); aliases themselves are never listed.
+
+    Raises:
+        TypeError: a pattern that is not a string.
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"list_models pattern must be a string such as '*resnet*', got {pattern!r}")
+    names = {n for n in _MODELS if fnmatch.fnmatchcase(n, pattern)}
+    names |= {target for alias, target in _ALIASES.items() if fnmatch.fnmatchcase(alias, pattern)}
+    return sorted(names)
+
+
+def list_aliases() -> dict[str, str]:
+    """Alias -> model name."""
+    return dict(sorted(_ALIASES.items()))
 
 
 def is_model(name: str) -> bool:
@@ -69,12 +93,15 @@ def is_model(name: str) -> bool:
 
 
 def _resolve(name: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"a model name must be a string such as 'inception_v3', got {name!r}")
     if name in _MODELS:
         return name
     if name in _ALIASES:
         return _ALIASES[name]
     known = sorted(_MODELS) + sorted(_ALIASES)
-    close = difflib.get_close_matches(str(name), known, n=5, cutoff=0.4)
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[c] for c in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)]
     hint = f"closest: {', '.join(close)}" if close else f"registered: {', '.join(sorted(_MODELS))}"
     raise UnknownModelError(f"unknown model {name!r}; {hint}")
 
@@ -110,7 +137,7 @@ def create_model(
 
     Raises:
         UnknownModelError (a KeyError): unknown name; the message lists the closest registered names.
-        TypeError: a keyword the builder does not take, named in the message.
+        TypeError: a name that is not a string, or a keyword the builder does not take (named).
         ValueError: an option out of range (from the model), or ``pretrained=True`` (there is no
             download; give a path).
         CheckpointError (a ValueError): a checkpoint that cannot be loaded (see load_pretrained).

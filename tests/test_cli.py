@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,23 @@ def test_table_format_option(capsys):
     assert "bn_inception" in out and "11.30" in out and "|" not in out
 
 
+def test_list_shows_aliases(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "bn_inception  (alias: inception_v2)" and "inception_v1  (alias: googlenet)" in lines
+    assert main(["list", "nomatch"]) == 2
+    assert "no model matches 'nomatch'" in capsys.readouterr().err
+
+
+def test_version_and_case_insensitive_format(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.startswith("inception-zoo 0.")
+    assert main(["table", "--models", "bn_inception", "--format", "GitHub"]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.split("|")[3] == "        11.30 "  # numbers right-aligned
+
+
 def test_table_no_match(capsys):
     assert main(["table", "--models", "resnet50"]) == 2
     assert "no model matches 'resnet50'" in capsys.readouterr().err
@@ -36,9 +54,16 @@ def test_table_bad_format():
     assert info.value.code == 2
 
 
-def test_table_unwritable_output(tmp_path, capsys):
-    assert main(["table", "--models", "bn_inception", "--output", str(tmp_path / "no" / "such" / "dir.md")]) == 1
+def test_table_unwritable_output(tmp_path, capsys, monkeypatch):
+    import inception_zoo.analysis
+
+    def fail(name):
+        raise AssertionError("the models were counted before the output path was checked")
+
+    monkeypatch.setattr(inception_zoo.analysis, "model_stats", fail)
+    assert main(["table", "--output", str(tmp_path / "no" / "such" / "dir.md")]) == 1
     assert "No such file or directory" in capsys.readouterr().err
+    assert main(["table", "--output", ""]) == 2
 
 
 @pytest.mark.slow
@@ -51,3 +76,5 @@ def test_whole_table_console_script_is_quiet():
     assert proc.stderr == ""
     lines = proc.stdout.strip().splitlines()
     assert [line.split("|")[1].strip() for line in lines[2:]] == list_models()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert proc.stdout.strip() in readme, "README's table is stale: paste the output of `inception-zoo table`"

@@ -55,8 +55,16 @@ def test_with_a_model_and_backward():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(label_smoothing=1.5), r"label_smoothing must be in \[0, 1\]"),
-        (dict(aux_weight=-0.1), "aux_weight must be >= 0"),
+        (dict(label_smoothing=1.5), r"label_smoothing must be a number in \[0, 1\]"),
+        (dict(label_smoothing="0.1"), r"label_smoothing must be a number in \[0, 1\]"),
+        (dict(label_smoothing=True), r"label_smoothing must be a number in \[0, 1\]"),
+        (dict(label_smoothing=None), r"label_smoothing must be a number in \[0, 1\]"),
+        (dict(aux_weight=-0.1), "aux_weight must be a finite number >= 0"),
+        (dict(aux_weight=float("nan")), "aux_weight must be a finite number >= 0"),
+        (dict(aux_weight=float("inf")), "aux_weight must be a finite number >= 0"),
+        (dict(aux_weight="0.3"), "aux_weight must be a finite number >= 0"),
+        (dict(aux_weight=None), "aux_weight must be a finite number >= 0"),
+        (dict(aux_weight=(0.3, -1)), "aux_weight must be a finite number >= 0"),
         (dict(reduction="none"), "reduction must be 'mean' or 'sum'"),
     ],
 )
@@ -69,5 +77,19 @@ def test_weight_count_mismatch_and_bad_output(batch):
     logits, aux, target = batch
     with pytest.raises(ValueError, match="3 aux weights given for 2 auxiliary outputs"):
         InceptionLoss(aux_weight=(0.1, 0.2, 0.3))(InceptionOutputs(logits, aux), target)
-    with pytest.raises(TypeError, match="logits tensor or InceptionOutputs"):
+    with pytest.raises(TypeError, match="logits tensor or inception_zoo.InceptionOutputs, got builtins.tuple"):
         InceptionLoss()((logits, aux), target)
+    with pytest.raises(TypeError, match="got torchvision.models.googlenet.GoogLeNetOutputs"):
+        import torchvision
+
+        InceptionLoss()(torchvision.models.GoogLeNetOutputs(logits, aux[1], aux[0]), target)
+    with pytest.raises(TypeError, match="aux must be a tuple of tensors, got NoneType"):
+        InceptionLoss()(InceptionOutputs(logits, None), target)
+
+
+def test_per_head_weights_in_eval_and_a_bare_aux_tensor(batch):
+    logits, aux, target = batch
+    per_head = InceptionLoss(aux_weight=(0.3, 0.3))
+    torch.testing.assert_close(per_head(logits, target), F.cross_entropy(logits, target))  # eval: no aux
+    one = InceptionLoss(aux_weight=0.4)(InceptionOutputs(logits, aux[0]), target)
+    torch.testing.assert_close(one, F.cross_entropy(logits, target) + 0.4 * F.cross_entropy(aux[0], target))

@@ -147,8 +147,12 @@ def test_bad_input(name):
 def test_in_chans():
     model = create_model("inception_v1_bn", in_chans=1, num_classes=3).eval()
     assert model(torch.randn(1, 1, 64, 64)).shape == (1, 3)
-    with pytest.raises(ValueError, match="got 3 channels"):
+    with pytest.raises(ValueError, match=r"expects a \(B, 1, H, W\) tensor .* got a tensor of shape \(1, 3, 64, 64\)"):
         model(torch.randn(1, 3, 64, 64))
+    cfg = model.default_cfg
+    assert cfg["input_size"] == (1, 224, 224) and cfg["min_input_size"] == (1, 15, 15)
+    assert cfg["mean"] == pytest.approx((sum((0.485, 0.456, 0.406)) / 3,))
+    assert create_model("xception", in_chans=4).default_cfg["std"] == (0.5,) * 4
 
 
 def test_num_classes_zero_returns_pooled_features():
@@ -179,3 +183,52 @@ def test_deterministic_construction():
     torch.manual_seed(3)
     b = create_model("inception_v1_bn").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_wrong_dtype_input():
+    model = create_model("inception_v1_bn").eval()
+    with pytest.raises(ValueError, match="expects a floating-point tensor .* got torch.uint8"):
+        model(torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8))
+    with pytest.raises(ValueError, match="has torch.float32 weights and got a torch.float64 input"):
+        model(torch.randn(1, 3, 64, 64, dtype=torch.float64))
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts inside the convolutions
+        assert model(torch.randn(1, 3, 64, 64)).dtype == torch.bfloat16
+
+
+def test_batch_of_one_in_train_mode():
+    with pytest.raises(ValueError, match=r"train mode needs a batch of at least 2 .* got 1"):
+        create_model("inception_v3", aux_logits=True).train()(torch.randn(1, 3, 299, 299))
+    plain = create_model("inception_v1").train()  # no BatchNorm: a single image trains
+    assert plain(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_aux_logits_must_be_bool():
+    with pytest.raises(ValueError, match="aux_logits must be True or False, got 'no'"):
+        create_model("inception_v1", aux_logits="no")
+
+
+@pytest.mark.parametrize("name", PARAMS)
+def test_fresh_model_starts_well_scaled(name):
+    """Train-mode logits of a fresh model are O(1): neither exploding (no-BN GoogLeNet) nor vanishing."""
+    torch.manual_seed(0)
+    model = create_model(name).train()
+    with torch.no_grad():
+        std = model(torch.randn(4, 3, 128, 128)).std().item()
+    assert 0.01 < std < 10
+
+
+def test_paper_googlenet_trains_from_scratch():
+    torch.manual_seed(0)
+    model = create_model("inception_v1", aux_logits=True, num_classes=10).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    from inception_zoo import InceptionLoss
+
+    loss_fn, x, y = InceptionLoss(aux_weight=0.3), torch.randn(8, 3, 96, 96), torch.arange(8) % 10
+    losses = []
+    for _ in range(5):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]

@@ -28,12 +28,16 @@ def test_list_models_sorted_and_complete():
 
 def test_list_models_fnmatch():
     assert list_models("*resnet*") == ["inception_resnet_v1", "inception_resnet_v2"]
-    assert list_models("inception_v?") == ["inception_v1", "inception_v3", "inception_v4"]
+    assert list_models("inception_v?") == ["bn_inception", "inception_v1", "inception_v3", "inception_v4"]  # v2: an alias
     assert list_models("nothing*") == []
 
 
 def test_aliases_resolve_but_are_not_listed():
     assert "googlenet" not in list_models() and "inception_v2" not in list_models()
+    assert list_models("googlenet") == ["inception_v1"] and list_models("inception_v*") == [
+        "bn_inception", "inception_v1", "inception_v1_bn", "inception_v3", "inception_v4"
+    ]
+    assert inception_zoo.registry.list_aliases() == {"googlenet": "inception_v1", "inception_v2": "bn_inception"}
     assert create_model("googlenet").name == "inception_v1"
     assert create_model("inception_v2").name == "bn_inception"
 
@@ -64,6 +68,20 @@ def test_unknown_name_is_keyerror_listing_closest():
     assert isinstance(info.value, UnknownModelError)
     message = str(info.value)
     assert "inception_v5" in message and "inception_v4" in message and "inception_v3" in message
+
+
+def test_name_must_be_a_string():
+    with pytest.raises(TypeError, match="a model name must be a string"):
+        create_model(None)
+    with pytest.raises(TypeError, match="pattern must be a string"):
+        list_models(3)
+
+
+def test_unknown_name_suggestions_ignore_case():
+    with pytest.raises(UnknownModelError, match="closest: inception_v3"):
+        create_model("INCEPTION_V3")
+    with pytest.raises(UnknownModelError, match="registered: bn_inception, inception_resnet_v1"):
+        create_model("resnet50")
 
 
 def test_unknown_keyword_is_typeerror_naming_it():

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..layers import ClassifierHead, LayerSpec, build_stages
+from ..layers import BasicConv2d, ClassifierHead, LayerSpec, build_stages
 from ..layers.blocks import ConvLayer
 
 __all__ = [
@@ -92,7 +92,12 @@ class AuxSpec:
 
 
 def init_weights(model: nn.Module) -> None:
-    """He-normal convolutions (fan-out), fresh BatchNorm, small-normal linear layers with zero bias."""
+    """He-normal convolutions with zero bias, fresh BatchNorm, small-normal linear layers with zero bias.
+
+    Convolutions that a BatchNorm follows use fan-out (the BatchNorm sets the scale); those without one
+    (GoogLeNet as published, the linear up-projections of Inception-ResNet) use fan-in, which keeps the
+    activations' variance from layer to layer so that a network without BatchNorm starts trainable.
+    """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -103,6 +108,11 @@ def init_weights(model: nn.Module) -> None:
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
             nn.init.zeros_(m.bias)
+    for m in model.modules():
+        if isinstance(m, BasicConv2d) and isinstance(m.bn, nn.Identity):
+            for conv in m.conv.modules():
+                if isinstance(conv, nn.Conv2d):
+                    nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
 
 
 class InceptionNet(nn.Module):
@@ -116,7 +126,7 @@ class InceptionNet(nn.Module):
         default_cfg: from :func:`model_cfg`.
         num_classes: classifier outputs (0: the head returns pooled features).
         in_chans: input channels.
-        drop_rate: dropout before the classifier.
+        drop_rate: dropout before the main classifier (auxiliary heads keep their papers' dropout).
         aux_heads: the auxiliary heads the architecture defines, built only when ``aux_logits=True``.
         aux_logits: build the auxiliary heads and return :class:`InceptionOutputs` in train mode.
 
@@ -125,9 +135,11 @@ class InceptionNet(nn.Module):
 
     Raises:
         ValueError: at construction, for ``num_classes < 0``, ``in_chans < 1``, a ``drop_rate`` outside
-            [0, 1), or ``aux_logits=True`` on an architecture without auxiliary heads or with
-            ``num_classes=0``; in forward, for an input that is not (B, in_chans, H, W) with H and W at
-            least ``default_cfg["min_input_size"]``.
+            [0, 1), a non-bool ``aux_logits``, or ``aux_logits=True`` on an architecture without auxiliary
+            heads or with ``num_classes=0``; in forward, for an input that is not a floating-point
+            (B, in_chans, H, W) tensor of the weights' dtype (autocast aside) with H and W at least
+            ``default_cfg["min_input_size"]``, and for a batch of 1 in train mode when the model has
+            BatchNorm.
     """
 
     def __init__(
@@ -148,6 +160,8 @@ class InceptionNet(nn.Module):
         _check_int("in_chans", in_chans, minimum=1, name=name)
         if not isinstance(drop_rate, (int, float)) or isinstance(drop_rate, bool) or not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"{name}: drop_rate must be a number in [0, 1), got {drop_rate!r}")
+        if not isinstance(aux_logits, bool):
+            raise ValueError(f"{name}: aux_logits must be True or False, got {aux_logits!r}")
         if aux_logits and not aux_heads:
             raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
         if aux_logits and num_classes == 0:
@@ -179,8 +193,14 @@ class InceptionNet(nn.Module):
             num_classes=num_classes,
             first_conv=first_conv,
             classifier="head.fc",
+            input_size=(in_chans, *default_cfg["input_size"][1:]),
+            min_input_size=(in_chans, *default_cfg["min_input_size"][1:]),
         )
+        if in_chans != 3:  # one channel: the RGB average; more: the average repeated (as timm does)
+            for key in ("mean", "std"):
+                self.default_cfg[key] = (sum(default_cfg[key]) / 3,) * in_chans
         self._min_size = tuple(default_cfg["min_input_size"][1:])
+        self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
 
     def _check_input(self, x: torch.Tensor) -> None:
         min_h, min_w = self._min_size
@@ -190,10 +210,23 @@ class InceptionNet(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"{self.name} expects {expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
         if x.shape[1] != self.in_chans:
-            raise ValueError(f"{self.name} expects {expected}, got {x.shape[1]} channels (shape {tuple(x.shape)})")
+            raise ValueError(f"{self.name} expects {expected}, got a tensor of shape {tuple(x.shape)}")
         if x.shape[2] < min_h or x.shape[3] < min_w:
             raise ValueError(
                 f"{self.name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}"
+            )
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{self.name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
+                f"default_cfg mean/std), got {x.dtype}"
+            )
+        dtype = self.head.fc.weight.dtype if isinstance(self.head.fc, nn.Linear) else x.dtype
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"{self.name} has {dtype} weights and got a {x.dtype} input; convert one to the other")
+        if self.training and self._has_bn and x.shape[0] == 1:
+            raise ValueError(
+                f"{self.name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize over "
+                "the batch); got 1. Use model.eval() for single images."
             )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
