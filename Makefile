@@ -5,17 +5,20 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup table test clean
+.PHONY: setup table docs test clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
 	touch $(STAMP)
 
 table: $(STAMP)
 	$(BIN)/inception-zoo table
+
+docs: $(STAMP)
+	$(BIN)/inception-zoo docs
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -64,6 +64,14 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from .docs import generate
+
+    written = generate(args.out, readme=None if args.no_readme else args.readme)
+    print(f"wrote {len(written)} files under {args.out}" + ("" if args.no_readme else f" and {args.readme}"))
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     from .registry import list_aliases
 
@@ -117,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the checkpoint's layout (default: detected from its keys)",
     )
     convert.set_defaults(func=_convert)
+
+    docs = sub.add_parser(
+        "docs",
+        help="regenerate docs/: the summary table, per-stage breakdowns and plots",
+        description="Trace every model (and its peer) with fvcore and write docs/models.md, "
+        "docs/models/<name>.md, docs/img/*.png and the summary block of README.md.",
+    )
+    docs.add_argument("--out", default="docs", metavar="DIR", help="output folder (default: docs)")
+    docs.add_argument("--readme", default="README.md", metavar="PATH", help="README to update (default: README.md)")
+    docs.add_argument("--no-readme", action="store_true", help="leave the README alone")
+    docs.set_defaults(func=_docs)
 
     lst = sub.add_parser("list", help="registered model names")
     lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")

@@ -53,13 +53,14 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 @dataclass(frozen=True)
 class PeerLayout:
-    """A peer implementation of one of our models.
+    """A peer implementation of one of our models: the library (``source``) and its model name.
 
     ``build(aux)`` returns the peer model (called on the meta device); ``aux`` / ``classifier`` are the key
     prefixes of its auxiliary heads and of its final classifier; ``transform_input`` says its released
     weights expect torchvision's input transform (folded into our first convolution on conversion)."""
 
     source: str
+    model: str
     build: Callable[[bool], nn.Module]
     aux: tuple[str, ...] = ()
     classifier: tuple[str, ...] = ("fc.",)
@@ -97,16 +98,16 @@ def _pytorchcv_bninception(aux: bool) -> nn.Module:
 # normalized with mean = std = 0.5, which is what torchvision's transform_input produces anyway).
 PEERS: dict[str, tuple[PeerLayout, ...]] = {
     "inception_v1_bn": (
-        PeerLayout("torchvision", _tv("googlenet"), aux=("aux1.", "aux2."), transform_input=True),
+        PeerLayout("torchvision", "googlenet", _tv("googlenet"), aux=("aux1.", "aux2."), transform_input=True),
     ),
     "inception_v3": (
-        PeerLayout("timm", _timm("inception_v3", takes_aux=True), aux=("AuxLogits.",)),
-        PeerLayout("torchvision", _tv("inception_v3"), aux=("AuxLogits.",), transform_input=True),
+        PeerLayout("timm", "inception_v3", _timm("inception_v3", takes_aux=True), aux=("AuxLogits.",)),
+        PeerLayout("torchvision", "inception_v3", _tv("inception_v3"), aux=("AuxLogits.",), transform_input=True),
     ),
-    "inception_v4": (PeerLayout("timm", _timm("inception_v4"), classifier=("last_linear.",)),),
-    "inception_resnet_v2": (PeerLayout("timm", _timm("inception_resnet_v2"), classifier=("classif.",)),),
-    "xception": (PeerLayout("timm", _timm("legacy_xception")),),
-    "bn_inception": (PeerLayout("pytorchcv", _pytorchcv_bninception, classifier=("output.",)),),
+    "inception_v4": (PeerLayout("timm", "inception_v4", _timm("inception_v4"), classifier=("last_linear.",)),),
+    "inception_resnet_v2": (PeerLayout("timm", "inception_resnet_v2", _timm("inception_resnet_v2"), classifier=("classif.",)),),
+    "xception": (PeerLayout("timm", "legacy_xception", _timm("legacy_xception")),),
+    "bn_inception": (PeerLayout("pytorchcv", "bninception", _pytorchcv_bninception, classifier=("output.",)),),
 }
 
 _OURS_AUX, _OURS_CLASSIFIER = ("aux_heads.",), ("head.",)

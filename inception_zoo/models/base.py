@@ -47,13 +47,17 @@ class Paper:
     """A paper a model follows, with what it reports about the model (None where it reports nothing).
 
     ``params`` is a parameter count; ``macs`` counts multiply-adds (one fused multiply-add = one) for one
-    image at the paper's input size. ``note`` says how exact the reported figures are."""
+    image at the paper's input size. ``note`` says how exact the reported figures are. ``top1`` is the
+    ImageNet validation top-1 accuracy in percent that the paper reports for a single model evaluated on a
+    single crop, ``top1_note`` where it is reported."""
 
     title: str
     arxiv: str
     params: int | None = None
     macs: int | None = None
     note: str = ""
+    top1: float | None = None
+    top1_note: str = ""
 
 
 def model_cfg(
@@ -80,6 +84,8 @@ def model_cfg(
         "paper_params": paper.params,
         "paper_macs": paper.macs,
         "paper_note": paper.note,
+        "paper_top1": paper.top1,
+        "paper_top1_note": paper.top1_note,
     }
 
 

@@ -10,6 +10,7 @@ Convolutions inside the branches have no bias and a BatchNorm (eps 1e-3). Stage 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from ..layers import BasicConv2d, Conv, Factorized, Mixed, Residual
@@ -20,7 +21,8 @@ from .inception_v4 import PAPER as V4_PAPER, TF_AVG, reduction_a
 
 __all__ = ["reduction_b", "inception_resnet_v1", "inception_resnet_v2"]
 
-PAPER = Paper(title=V4_PAPER.title, arxiv=V4_PAPER.arxiv, note=V4_PAPER.note)
+PAPER_V1 = replace(V4_PAPER, top1=78.7, top1_note="Table 2, 21.3% top-1 error, single model, single crop")
+PAPER_V2 = replace(V4_PAPER, top1=80.1, top1_note="Table 2, 19.9% top-1 error, single model, single crop")
 
 # Residual scales of the released v2 checkpoint (A, B, C); the paper (Section 3.3) asks for 0.1-0.3.
 SCALE_A, SCALE_B, SCALE_C = 0.17, 0.10, 0.20
@@ -80,13 +82,13 @@ def _v2_layout() -> list:
     ]
 
 
-def _build(name: str, layout: list, **kwargs) -> InceptionNet:
+def _build(name: str, layout: list, paper: Paper, **kwargs) -> InceptionNet:
     return InceptionNet(
         layout,
         conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-3),
         name=name,
         default_cfg=model_cfg(
-            paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
+            paper=paper, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
         ),
         **kwargs,
@@ -105,7 +107,7 @@ def inception_resnet_v1(
     Not pytorchcv's ``inceptionresnetv1``, which follows the face-recognition code base (one extra C
     block without ReLU and another head)."""
     return _build(
-        "inception_resnet_v1", _v1_layout(),
+        "inception_resnet_v1", _v1_layout(), PAPER_V1,
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
     )
 
@@ -123,6 +125,6 @@ def inception_resnet_v2(
     plus a final C block with scale 1.0 and no ReLU, and a 1×1 convolution to 1536 channels before the
     pool. Dropout 0.2 (keep 0.8)."""
     return _build(
-        "inception_resnet_v2", _v2_layout(),
+        "inception_resnet_v2", _v2_layout(), PAPER_V2,
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
     )
