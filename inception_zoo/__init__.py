@@ -1,6 +1,7 @@
 """inception_zoo: the Inception family of image classifiers on PyTorch, exact to the papers."""
 
 from . import models  # noqa: F401  (registers every model)
+from .deploy import optimize_for_inference
 from .losses import InceptionLoss
 from .models.base import InceptionNet, InceptionOutputs
 from .weights import CheckpointError, CheckpointNotFoundError, load_pretrained, save_weights
@@ -17,6 +18,7 @@ __all__ = [
     "InceptionNet",
     "InceptionOutputs",
     "InceptionLoss",
+    "optimize_for_inference",
     "load_pretrained",
     "save_weights",
     "CheckpointError",

@@ -137,6 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--no-readme", action="store_true", help="leave the README alone")
     docs.set_defaults(func=_docs)
 
+    from . import bench
+
+    bench_parser = sub.add_parser(
+        "bench",
+        help="benchmark ours, deploy mode and the peers side by side",
+        description=bench.__doc__.split("\n\n")[0],
+    )
+    bench.build_parser(bench_parser)
+    bench_parser.set_defaults(func=lambda args: bench.main(args=args))
+
     lst = sub.add_parser("list", help="registered model names")
     lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
     lst.set_defaults(func=_list)

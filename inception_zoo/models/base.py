@@ -207,6 +207,7 @@ class InceptionNet(nn.Module):
                 self.default_cfg[key] = (sum(default_cfg[key]) / 3,) * in_chans
         self._min_size = tuple(default_cfg["min_input_size"][1:])
         self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
+        self.deployed = False  # set by inception_zoo.optimize_for_inference
 
     def _check_input(self, x: torch.Tensor) -> None:
         min_h, min_w = self._min_size
@@ -238,7 +239,14 @@ class InceptionNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_chans, H, W) -> the last feature map (B, num_features, H/32, W/32 roughly), unpooled."""
         self._check_input(x)
+        if self.deployed:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.features(x)
+
+    def train(self, mode: bool = True) -> "InceptionNet":
+        if mode and self.deployed:
+            raise RuntimeError(f"{self.name} was optimized for inference (BatchNorm folded); it cannot be trained")
+        return super().train(mode)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Feature map -> logits (B, num_classes), or the pooled features (B, num_features) if pre_logits."""

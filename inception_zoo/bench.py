@@ -1,0 +1,443 @@
+"""Comparison benchmark: our models, their deploy mode and the peers' (torchvision, timm, pytorchcv).
+
+``inception-zoo bench`` (or ``python benchmarks/compare.py``) measures, for every model with a peer, in
+one process, the same architecture with the same weights on the same machine:
+
+* eval latency at batch 1 (ms per forward) and eval throughput at batch N (images/s),
+* train-step time at batch N (forward, backward, SGD step; ours and peer, deploy mode being eval-only),
+* peak memory of an eval forward at batch N (CPU: resident-set growth, measured in a fresh child process
+  per model so one measurement does not hide another; CUDA: ``max_memory_allocated``).
+
+After warm-up, the variants are measured in turn, ours / deploy / peer, with the order rotated every
+repeat so that drift of the machine (turbo, other load) falls on all of them alike; each figure is the
+median over the repeats. Ratios are peer time / our time (> 1: ours faster). The machine's own fp32
+matrix-multiply rate (``torch.mm``, 2048×2048, same threads) is measured too, and each model's achieved
+rate (2 × MACs × images/s) is reported as a fraction of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+__all__ = ["run", "main", "matmul_gflops", "TARGETS"]
+
+VARIANTS = ("ours", "deploy", "peer")
+# The issue's targets, checked against a CPU fp32 run at batch 8 with channels_last.
+TARGETS = {"ours/peer": 1.0, "deploy/peer": 1.2, "deploy_matmul_fraction": 0.6}
+MATMUL_TARGET_MODELS = ("inception_v1_bn", "inception_v3")
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def _time(fn: Callable[[], object], iters: int, device: str) -> float:
+    """Mean seconds per call over ``iters`` calls."""
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - start) / iters
+
+
+def matmul_gflops(device: str = "cpu", n: int = 2048, repeats: int = 10) -> float:
+    """The machine's fp32 matrix-multiply rate in GFLOP/s (2·n³ per product), the median of ``repeats``."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(3):
+        torch.mm(a, b)
+    times = [_time(lambda: torch.mm(a, b), 1, device) for _ in range(repeats)]
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
+def _autocast(device: str, dtype: str):
+    if DTYPES[dtype] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device, dtype=DTYPES[dtype])
+
+
+def _build(name: str, device: str, channels_last: bool, compile_: bool) -> dict[str, nn.Module]:
+    """Ours, deploy and peer with identical weights (the peer's random init loaded into ours)."""
+    from .deploy import optimize_for_inference
+    from .registry import create_model
+    from .weights import PEERS, load_pretrained
+
+    layout = PEERS[name][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        peer = layout.build(False)
+    ours = create_model(name)
+    load_pretrained(ours, peer.state_dict(), source=layout.source, transform_input=False)
+    models = {"ours": ours.eval(), "deploy": optimize_for_inference(ours), "peer": peer.eval()}
+    for key, model in models.items():
+        model.to(device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+        if compile_:
+            models[key] = torch.compile(model)
+    return models
+
+
+def _input(batch: int, size, device: str, channels_last: bool) -> torch.Tensor:
+    x = torch.randn(batch, *size, device=device)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _train_step_fn(model: nn.Module, x: torch.Tensor, num_classes: int) -> Callable[[], None]:
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
+    target = torch.randint(0, num_classes, (x.shape[0],), device=x.device)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        out = model(x)
+        out = out[0] if isinstance(out, tuple) else out
+        loss_fn(out, target).backward()
+        opt.step()
+
+    return step
+
+
+def _peak_memory_mb(name: str, variant: str, args) -> float | None:
+    """Peak memory of one eval forward at batch N, in MB (CPU: RSS growth in a child process)."""
+    if args.device == "cuda":
+        models = _build(name, args.device, args.channels_last, False)
+        x = _input(args.batch_size, _size_of(name), args.device, args.channels_last)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        with torch.no_grad(), _autocast(args.device, args.dtype_now):
+            models[variant](x)
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    cmd = [sys.executable, "-m", "inception_zoo.bench", "--memory-probe", name, variant,
+           "--batch-size", str(args.batch_size), "--dtype", args.dtype_now]
+    if args.channels_last:
+        cmd.append("--channels-last")
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        return None
+    return float(proc.stdout.strip().splitlines()[-1])
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(f"no {field} in /proc/self/status")
+
+
+def _memory_probe(name: str, variant: str, args) -> None:
+    """Child process: build one variant, reset the peak-RSS mark, run one eval forward, print the growth
+    of the resident set in MB (Linux: /proc/self/clear_refs and VmHWM)."""
+    model = _build(name, "cpu", args.channels_last, False)[variant]
+    x = _input(args.batch_size, _size_of(name), "cpu", args.channels_last)
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    base = _rss_kib("VmRSS")
+    with torch.no_grad(), _autocast("cpu", args.dtype_now):
+        model(x)
+    print((_rss_kib("VmHWM") - base) / 1024)
+
+
+def _size_of(name: str):
+    from .registry import create_model
+
+    with torch.device("meta"):
+        return tuple(create_model(name).default_cfg["input_size"])
+
+
+def _bench_model(name: str, args, progress) -> dict:
+    from .analysis import count_macs
+    from .registry import create_model
+    from .weights import PEERS
+
+    models = _build(name, args.device, args.channels_last, args.compile)
+    size = _size_of(name)
+    macs = count_macs(create_model(name))
+    x1 = _input(1, size, args.device, args.channels_last)
+    xn = _input(args.batch_size, size, args.device, args.channels_last)
+    times: dict[str, dict[str, list[float]]] = {v: {"latency": [], "throughput": [], "train": []} for v in VARIANTS}
+
+    with torch.no_grad(), _autocast(args.device, args.dtype_now):
+        for v in VARIANTS:  # warm-up (oneDNN primitive caches, weight packing, compilation)
+            for _ in range(2):
+                models[v](x1)
+                models[v](xn)
+        for r in range(args.repeats):
+            order = VARIANTS[r % 3:] + VARIANTS[: r % 3]
+            for v in order:
+                times[v]["latency"].append(_time(lambda: models[v](x1), args.latency_iters, args.device))
+                times[v]["throughput"].append(_time(lambda: models[v](xn), 1, args.device))
+            progress.update(1)
+
+    if args.train:
+        train_models = {v: copy.deepcopy(models[v]) for v in ("ours", "peer")}
+        steps = {v: _train_step_fn(m, xn, 1000) for v, m in train_models.items()}
+        with _autocast(args.device, args.dtype_now):
+            for v in steps:
+                steps[v]()
+            for r in range(args.repeats):
+                for v in (("ours", "peer") if r % 2 == 0 else ("peer", "ours")):
+                    times[v]["train"].append(_time(steps[v], 1, args.device))
+                progress.update(1)
+        del train_models, steps
+
+    results: dict[str, dict] = {}
+    for v in VARIANTS:
+        lat = statistics.median(times[v]["latency"])
+        thr = args.batch_size / statistics.median(times[v]["throughput"])
+        results[v] = {
+            "latency_ms": lat * 1000,
+            "throughput_img_s": thr,
+            "train_step_ms": statistics.median(times[v]["train"]) * 1000 if times[v]["train"] else None,
+            "achieved_gflops": 2 * macs * thr / 1e9,
+            "samples": {k: [t * 1000 for t in vals] for k, vals in times[v].items()},
+        }
+    if args.memory:
+        for v in VARIANTS:
+            results[v]["peak_memory_mb"] = _peak_memory_mb(name, v, args)
+            progress.update(1)
+
+    def ratio(a: str) -> dict:
+        ours, peer = results[a], results["peer"]
+        out = {
+            "latency": peer["latency_ms"] / ours["latency_ms"],
+            "throughput": ours["throughput_img_s"] / peer["throughput_img_s"],
+        }
+        if ours["train_step_ms"] and peer["train_step_ms"]:
+            out["train"] = peer["train_step_ms"] / ours["train_step_ms"]
+        return out
+
+    layouts = PEERS[name]
+    return {
+        "model": name,
+        "peer": f"{layouts[0].source} {layouts[0].model}",
+        "input_size": list(size),
+        "macs": macs,
+        "results": results,
+        "ratios": {"ours/peer": ratio("ours"), "deploy/peer": ratio("deploy")},
+    }
+
+
+def _machine(device: str, threads: int) -> dict:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    facts = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": threads,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": device if device == "cpu" else torch.cuda.get_device_name(0),
+    }
+    with contextlib.suppress(Exception):
+        import timm
+        import torchvision
+
+        facts.update(torchvision=torchvision.__version__, timm=timm.__version__)
+    return facts
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Run the benchmark as configured by ``args`` (see :func:`build_parser`); returns the JSON report."""
+    from tqdm import tqdm
+
+    from .registry import list_models
+    from .weights import PEERS
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = [n for n in list_models(args.models) if n in PEERS]
+    if not names:
+        raise SystemExit(f"inception-zoo bench: no model with a peer matches {args.models!r}; "
+                         f"models with peers: {', '.join(sorted(PEERS))}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("inception-zoo bench: --device cuda but no CUDA device is available")
+    report = {
+        "machine": _machine(args.device, torch.get_num_threads()),
+        "settings": {
+            "batch_size": args.batch_size, "channels_last": args.channels_last, "compile": args.compile,
+            "repeats": args.repeats, "latency_iters": args.latency_iters, "train": args.train,
+        },
+        "matmul_gflops": matmul_gflops(args.device),
+        "runs": [],
+    }
+    per_model = args.repeats * (1 + int(args.train)) + (3 if args.memory else 0)
+    for dtype in args.dtype:
+        args.dtype_now = dtype
+        bar = tqdm(total=per_model * len(names), desc=f"bench {dtype}", unit="step",
+                   disable=not sys.stderr.isatty() if args.progress is None else not args.progress, file=sys.stderr)
+        with bar:
+            models = []
+            for name in names:
+                bar.set_postfix_str(name)
+                entry = _bench_model(name, args, bar)
+                for v in VARIANTS:
+                    entry["results"][v]["matmul_fraction"] = entry["results"][v]["achieved_gflops"] / report["matmul_gflops"]
+                models.append(entry)
+        report["runs"].append({"dtype": dtype, "models": models})
+    return report
+
+
+def _fmt(v, spec: str = ".2f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def table(report: dict, fmt: str = "github") -> str:
+    """The terminal/markdown table of a report: one block of rows per dtype."""
+    from tabulate import tabulate
+
+    headers = ["dtype", "model", "variant", "latency b1 (ms)", "images/s", "train step (ms)", "peak mem (MB)",
+               "GFLOP/s", "of matmul", "vs peer: latency", "throughput", "train"]
+    rows = []
+    for run_ in report["runs"]:
+        for m in run_["models"]:
+            for v in VARIANTS:
+                r = m["results"][v]
+                ratio = m["ratios"].get(f"{v}/peer", {})
+                rows.append([
+                    run_["dtype"], m["model"], v if v != "peer" else m["peer"], _fmt(r["latency_ms"], ".1f"),
+                    _fmt(r["throughput_img_s"], ".1f"), _fmt(r["train_step_ms"], ".0f"),
+                    _fmt(r.get("peak_memory_mb"), ".0f"), _fmt(r["achieved_gflops"], ".0f"),
+                    _fmt(100 * r["matmul_fraction"], ".0f") + "%", _fmt(ratio.get("latency")),
+                    _fmt(ratio.get("throughput")), _fmt(ratio.get("train")),
+                ])
+    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def targets(report: dict) -> list[list[str]]:
+    """Rows: model, target, measured, met? (only for a CPU fp32 run at batch 8 with channels_last)."""
+    s = report["settings"]
+    rows = []
+    if report["machine"]["device"] != "cpu" or s["batch_size"] != 8 or not s["channels_last"]:
+        return rows
+    for run_ in report["runs"]:
+        if run_["dtype"] != "fp32":
+            continue
+        for m in run_["models"]:
+            for key in ("ours/peer", "deploy/peer"):
+                got = m["ratios"][key]["throughput"]
+                rows.append([m["model"], f"{key} throughput >= {TARGETS[key]}", f"{got:.2f}",
+                             "yes" if got >= TARGETS[key] else "**no**"])
+            if m["model"] in MATMUL_TARGET_MODELS:
+                got = m["results"]["deploy"]["matmul_fraction"]
+                goal = TARGETS["deploy_matmul_fraction"]
+                rows.append([m["model"], f"deploy >= {goal:.0%} of matmul rate", f"{got:.0%}",
+                             "yes" if got >= goal else "**no**"])
+    return rows
+
+
+def markdown(report: dict, command: str) -> str:
+    """``docs/benchmarks.md``: machine facts, settings, results and the targets."""
+    from tabulate import tabulate
+
+    mach, s = report["machine"], report["settings"]
+    facts = "\n".join(f"- {k}: {v}" for k, v in mach.items())
+    lines = [
+        "<!-- Written by `inception-zoo bench`; rerun it to refresh. -->",
+        "",
+        "# Benchmarks: ours vs the peers",
+        "",
+        f"Command: `{command}`",
+        "",
+        "## Machine",
+        "",
+        facts,
+        f"- fp32 matrix-multiply rate (torch.mm 2048x2048): {report['matmul_gflops']:.0f} GFLOP/s",
+        "",
+        "## Settings",
+        "",
+        f"Batch {s['batch_size']} for throughput, train step and memory; batch 1 for latency; channels_last "
+        f"{'on' if s['channels_last'] else 'off'} on both sides; torch.compile {'on' if s['compile'] else 'off'}; "
+        f"{s['repeats']} repeats, alternating ours / deploy / peer; medians. Ratios are peer time / our time "
+        "(> 1: ours faster). *deploy* is `optimize_for_inference(model)` (eval only: no train step). "
+        "GFLOP/s = 2 x MACs x images/s; *of matmul* compares it with the matrix-multiply rate above.",
+        "",
+        "## Results",
+        "",
+        table(report),
+        "",
+    ]
+    rows = targets(report)
+    if rows:
+        lines += ["## Targets (CPU, fp32, batch 8, channels_last)", "",
+                  tabulate(rows, headers=["model", "target", "measured", "met"], tablefmt="github",
+                           disable_numparse=True), ""]
+    return "\n".join(lines)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="inception-zoo bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--batch-size", type=_positive, default=8, metavar="N")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last weights and inputs, both sides")
+    parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["fp32"],
+                        help="fp32, or autocast to bf16 / fp16; several run one after the other")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every variant")
+    parser.add_argument("--models", default="*", metavar="PATTERN", help="fnmatch pattern (models with a peer)")
+    parser.add_argument("--repeats", type=_positive, default=5)
+    parser.add_argument("--latency-iters", type=_positive, default=3, metavar="K",
+                        help="batch-1 forwards per latency sample (default 3)")
+    parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--no-train", dest="train", action="store_false", help="skip the train-step timing")
+    parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory probes")
+    parser.add_argument("--json", default="benchmark.json", metavar="FILE", help="JSON report (default: benchmark.json)")
+    parser.add_argument("--markdown", default=None, metavar="FILE", help="also write a markdown report (docs/benchmarks.md)")
+    parser.add_argument("--progress", action="store_true", default=None, help="force the progress bar")
+    parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    args = args or build_parser().parse_args(argv)
+    if args.memory_probe:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        args.dtype_now = args.dtype[0]
+        _memory_probe(*args.memory_probe, args)
+        return 0
+    if args.device == "cuda" and args.dtype == ["fp32"]:
+        args.dtype = ["fp16"]  # on a GPU the benchmark runs with AMP
+    report = run(args)
+    print(table(report))
+    Path(args.json).write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.json}")
+    if args.markdown:
+        command = "inception-zoo bench " + " ".join(sys.argv[2:] if argv is None else argv)
+        Path(args.markdown).write_text(markdown(report, command.strip()) + "\n")
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

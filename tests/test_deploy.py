@@ -1,0 +1,81 @@
+"""optimize_for_inference: the same function, less work, eval only."""
+
+import pytest
+import torch
+from torch import nn
+
+from inception_zoo import create_model, list_models, optimize_for_inference
+from inception_zoo.deploy import DeployConv2d, MergedInceptionModule
+
+
+def _realistic(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
+    return model.eval()
+
+
+def _close(a, b):
+    return (a - b).abs().max().item() <= 1e-4 * b.abs().max().item()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_deploy_mode_is_equivalent(name):
+    torch.manual_seed(0)
+    model = _realistic(create_model(name))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    deployed = optimize_for_inference(model)
+    x = torch.randn(2, *model.default_cfg["input_size"])
+    with torch.no_grad():
+        expected = model(x)
+        assert _close(deployed(x), expected)
+        assert _close(deployed(x.contiguous(memory_format=torch.channels_last)), expected)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in deployed.modules())
+    assert all(not p.requires_grad for p in deployed.parameters())
+    after = model.state_dict()  # the original is untouched
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_what_gets_merged():
+    deployed = optimize_for_inference(create_model("inception_v3"))
+    merged = {n: m for n, m in deployed.features.named_children() if isinstance(m, MergedInceptionModule)}
+    assert sorted(merged) == [f"Mixed_{s}" for s in ("5b", "5c", "5d", "6b", "6c", "6d", "6e", "7a", "7b", "7c")]
+    m5b = merged["Mixed_5b"]
+    assert m5b.direct_widths == [64, 48, 64]  # the 1×1 branch and the two reductions, as one convolution
+    assert m5b.pooled_widths == [32]  # the pool branch projects 192 -> 32 channels before pooling
+    assert [k for k, _ in m5b.slots] == ["direct", "direct", "direct", "pooled"]
+    merged_7a = merged["Mixed_7a"]
+    assert [k for k, _ in merged_7a.slots] == ["direct", "direct", "other"]  # the max pool stays
+
+
+def test_fused_and_plain_convolution_paths_agree():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3, padding=1, groups=2)
+    fused = DeployConv2d(conv, relu=True)
+    x = torch.randn(2, 8, 9, 9)
+    expected = torch.relu(conv(x)).detach()
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), expected)  # oneDNN path on a CPU that has it
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain path, autocast to bf16
+            assert fused(x).dtype == torch.bfloat16
+        torch.testing.assert_close(fused.double()(x.double()), expected.double(), rtol=1e-4, atol=1e-5)
+
+
+def test_deployed_model_is_eval_only_and_copies():
+    import copy
+
+    deployed = optimize_for_inference(create_model("inception_v1_bn", aux_logits=True))
+    with pytest.raises(RuntimeError, match="optimized for inference .* cannot be trained"):
+        deployed.train()
+    assert len(deployed.aux_heads) == 0
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        deployed(x)  # weights packed for oneDNN on this call
+        torch.testing.assert_close(copy.deepcopy(deployed)(x), deployed(x))
+    with pytest.raises(TypeError, match="expects an inception_zoo model"):
+        optimize_for_inference(nn.Conv2d(3, 3, 1))
