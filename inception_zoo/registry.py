@@ -115,6 +115,8 @@ def create_model(
     drop_rate: float | None = None,
     pretrained: str | os.PathLike | Mapping | None = None,
     pretrained_source: str = "auto",
+    features_only: bool = False,
+    out_indices: tuple[int, ...] = (0, 1, 2, 3, 4),
     **kwargs,
 ) -> nn.Module:
     """Build a registered model (randomly initialized) by name or alias.
@@ -130,6 +132,9 @@ def create_model(
             pytorchcv's for the same network; see :func:`~inception_zoo.load_pretrained`. Nothing is
             ever downloaded.
         pretrained_source: the checkpoint's layout, ``"auto"`` to detect it from the keys.
+        features_only: return a :class:`~inception_zoo.features.FeatureExtractor` that outputs the
+            feature maps at reductions 2, 4, 8, 16, 32 (``feature_info`` gives channels and reductions).
+        out_indices: with ``features_only``, which of those five maps (indices 0-4).
         **kwargs: further keyword options of the model's builder.
 
     Returns:
@@ -162,9 +167,15 @@ def create_model(
                 "checkpoint (ours, torchvision's, timm's or pytorchcv's)"
             )
         pretrained = None
+    if not features_only and tuple(out_indices) != (0, 1, 2, 3, 4):
+        raise ValueError("out_indices selects feature maps; it needs features_only=True")
     model = builder(**options)
     if pretrained is not None:
         from .weights import load_pretrained
 
         load_pretrained(model, pretrained, source=pretrained_source)
+    if features_only:
+        from .features import FeatureExtractor
+
+        return FeatureExtractor(model, out_indices)
     return model

@@ -17,7 +17,7 @@ from .blocks import (
     build_stages,
 )
 from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
-from .heads import AuxHead, AuxPool, ClassifierHead
+from .heads import POOL_TYPES, AuxHead, AuxPool, ClassifierHead, GlobalPool
 
 __all__ = [
     "BasicConv2d",
@@ -37,6 +37,8 @@ __all__ = [
     "StageInfo",
     "build_sequence",
     "build_stages",
+    "POOL_TYPES",
+    "GlobalPool",
     "ClassifierHead",
     "AuxPool",
     "AuxHead",

@@ -103,7 +103,7 @@ class BasicConv2d(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-class FactorizedConv2d(nn.Sequential):
+class FactorizedConv2d(nn.Module):
     """An n×n receptive field from a 1×n and an n×1 convolution in sequence (each a :class:`BasicConv2d`).
 
     Inception v3 (arXiv 1512.00567) Section 3.2, Figure 6 (n=7 on the 17×17 grid) and Figure 3 (n=3);
@@ -138,6 +138,15 @@ class FactorizedConv2d(nn.Sequential):
         names = ["conv_" + ("1xn" if k[0] == 1 else "nx1") for k in kernels]
         conv_layer = conv_layer or BasicConv2d
         super().__init__()
+        # Registered in forward order (checkpoints list them so); named by shape, not by position.
         self.add_module(names[0], conv_layer(in_ch, mid_ch, kernels[0], 1, same_padding(kernels[0])))
         self.add_module(names[1], conv_layer(mid_ch, out_ch, kernels[1], 1, same_padding(kernels[1])))
+        self.one_by_n_first = first == "1xn"
         self.out_channels = out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Explicit order: TorchScript may compile one forward for two instances whose children differ
+        # only in registration order.
+        if self.one_by_n_first:
+            return self.conv_nx1(self.conv_1xn(x))
+        return self.conv_1xn(self.conv_nx1(x))

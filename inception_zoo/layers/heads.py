@@ -4,32 +4,74 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Literal
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConvLayer, LayerSpec, build_sequence
 
-__all__ = ["ClassifierHead", "AuxPool", "AuxHead"]
+__all__ = ["POOL_TYPES", "GlobalPool", "ClassifierHead", "AuxPool", "AuxHead"]
+
+
+POOL_TYPES = ("avg", "max", "avgmax", "catavgmax", "")
+
+
+class GlobalPool(nn.Module):
+    """Global pooling that adapts to any spatial size (never a fixed kernel), then flattening.
+
+    ``pool_type``: ``"avg"``, ``"max"``, ``"avgmax"`` (the mean of both), ``"catavgmax"`` (both,
+    concatenated: twice the channels), ``"flatten"`` (no pooling: the map flattened as it is, GoogLeNet's
+    auxiliary heads) or ``""`` (no pooling, no flattening: the map passes through).
+
+    Shapes: (B, C, H, W) -> (B, C · feat_mult), (B, C·H·W) for "flatten", (B, C, H, W) for "".
+
+    Raises:
+        ValueError: an unknown pool type, naming the allowed ones.
+    """
+
+    def __init__(self, pool_type: str = "avg") -> None:
+        super().__init__()
+        if pool_type not in POOL_TYPES + ("flatten",):
+            raise ValueError(f"global_pool must be one of {POOL_TYPES}, got {pool_type!r}")
+        self.pool_type = pool_type
+        self.feat_mult = 2 if pool_type == "catavgmax" else 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool_type == "":
+            return x
+        if self.pool_type == "flatten":
+            return x.flatten(1)
+        if self.pool_type == "avg":
+            return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        if self.pool_type == "max":
+            return F.adaptive_max_pool2d(x, 1).flatten(1)
+        avg, mx = F.adaptive_avg_pool2d(x, 1).flatten(1), F.adaptive_max_pool2d(x, 1).flatten(1)
+        if self.pool_type == "avgmax":
+            return 0.5 * (avg + mx)
+        return torch.cat([avg, mx], dim=1)
+
+    def extra_repr(self) -> str:
+        return f"pool_type={self.pool_type!r}"
 
 
 class ClassifierHead(nn.Module):
-    """Pooling, optional hidden layer, dropout, linear classifier.
+    """Global pooling, optional hidden layer, dropout, linear classifier.
 
     Args:
         in_features: channels of the incoming feature map.
         num_classes: classifier outputs; 0 replaces the final linear layer by the identity (the head then
             returns the pooled, or hidden, features).
-        pool: ``"avg"`` for global average pooling that adapts to any spatial size (never a fixed
-            kernel), ``"flatten"`` to flatten the map as it is (GoogLeNet's auxiliary heads).
+        pool: a :class:`GlobalPool` type: ``"avg"`` (default), ``"max"``, ``"avgmax"``, ``"catavgmax"``,
+            ``"flatten"`` (GoogLeNet's auxiliary heads), or ``""`` (no pooling; needs ``num_classes=0``).
         hidden_features: width of a hidden linear layer + ReLU before the dropout (GoogLeNet's auxiliary
             heads: 1024), or None.
         drop_rate: dropout probability before the final linear layer.
 
     Shapes: (B, in_features, H, W) -> (B, num_classes); for ``pool="flatten"`` in_features must equal
     C·H·W of the incoming map.
+
+    Raises:
+        ValueError: an unknown pool type, or ``pool=""`` with ``num_classes > 0``.
     """
 
     def __init__(
@@ -37,18 +79,16 @@ class ClassifierHead(nn.Module):
         in_features: int,
         num_classes: int,
         *,
-        pool: Literal["avg", "flatten"] = "avg",
+        pool: str = "avg",
         hidden_features: int | None = None,
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        if pool == "avg":
-            self.global_pool: nn.Module = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-        elif pool == "flatten":
-            self.global_pool = nn.Flatten(1)
-        else:
-            raise ValueError(f"pool must be 'avg' or 'flatten', got {pool!r}")
+        self.global_pool = GlobalPool(pool)
+        if pool == "" and (num_classes > 0 or hidden_features):
+            raise ValueError("global_pool='' keeps the unpooled feature map; it needs num_classes=0")
         self.pool_type = pool
+        in_features *= self.global_pool.feat_mult
         if hidden_features:
             self.hidden: nn.Module = nn.Sequential(nn.Linear(in_features, hidden_features), nn.ReLU(inplace=True))
             in_features = hidden_features
@@ -58,8 +98,9 @@ class ClassifierHead(nn.Module):
         self.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
         self.num_features = in_features
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(self.hidden(self.global_pool(x))))
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.drop(self.hidden(self.global_pool(x)))
+        return x if pre_logits else self.fc(x)
 
 
 class AuxPool(nn.Module):
@@ -77,16 +118,18 @@ class AuxPool(nn.Module):
 
     def __init__(self, kernel_size: int | None, stride: int | None, output_size: int | tuple[int, int]) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride or kernel_size
-        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        self.kernel_size = int(kernel_size or 0)  # 0: adaptive pooling only
+        self.stride = int(stride or kernel_size or 1)
+        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        self.out_h, self.out_w = int(size[0]), int(size[1])
+        self.output_size = (self.out_h, self.out_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.kernel_size
-        if k is not None and x.shape[-2] >= k and x.shape[-1] >= k:
+        if k > 0 and x.shape[-2] >= k and x.shape[-1] >= k:
             x = F.avg_pool2d(x, k, self.stride)
-        if (x.shape[-2], x.shape[-1]) != self.output_size:
-            x = F.adaptive_avg_pool2d(x, self.output_size)
+        if x.shape[-2] != self.out_h or x.shape[-1] != self.out_w:
+            x = F.adaptive_avg_pool2d(x, [self.out_h, self.out_w])
         return x
 
     def extra_repr(self) -> str:

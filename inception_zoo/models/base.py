@@ -1,13 +1,12 @@
 """The model class every family builds: named stages, a classifier head, optional auxiliary heads."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..layers import BasicConv2d, ClassifierHead, LayerSpec, build_stages
 from ..layers.blocks import ConvLayer
@@ -135,6 +134,12 @@ class InceptionNet(nn.Module):
         drop_rate: dropout before the main classifier (auxiliary heads keep their papers' dropout).
         aux_heads: the auxiliary heads the architecture defines, built only when ``aux_logits=True``.
         aux_logits: build the auxiliary heads and return :class:`InceptionOutputs` in train mode.
+        global_pool: the head's pooling, one of "avg", "max", "avgmax", "catavgmax", "" (see
+            :class:`~inception_zoo.layers.GlobalPool`).
+
+    The timm model surface: ``forward_features``, ``forward_head(pre_logits=)``, ``get_classifier``,
+    ``reset_classifier``, ``set_grad_checkpointing``, ``default_cfg``, ``feature_taps``; feature maps at
+    reductions 2-32 through ``create_model(name, features_only=True)``.
 
     Forward: (B, in_chans, H, W) float -> (B, num_classes) logits in eval mode or without auxiliary heads;
     :class:`InceptionOutputs` in train mode with ``aux_logits=True``.
@@ -160,6 +165,7 @@ class InceptionNet(nn.Module):
         drop_rate: float = 0.0,
         aux_heads: Sequence[AuxSpec] = (),
         aux_logits: bool = False,
+        global_pool: str = "avg",
     ) -> None:
         super().__init__()
         _check_int("num_classes", num_classes, minimum=0, name=name)
@@ -179,7 +185,8 @@ class InceptionNet(nn.Module):
         self.drop_rate = float(drop_rate)
         self.features, self.stage_info = build_stages(in_chans, layout, conv_layer)
         self.num_features = self.stage_info[-1].channels
-        self.head = ClassifierHead(self.num_features, num_classes, drop_rate=self.drop_rate)
+        self.head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
+        self.grad_checkpointing = False
 
         self.aux_logits = bool(aux_logits)
         self.aux_heads = nn.ModuleList()
@@ -208,41 +215,81 @@ class InceptionNet(nn.Module):
         self._min_size = tuple(default_cfg["min_input_size"][1:])
         self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
         self.deployed = False  # set by inception_zoo.optimize_for_inference
+        # An empty buffer that follows .half() / .to(dtype): the weights' dtype, readable when scripted too.
+        self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
 
+    @torch.jit.ignore
     def _check_input(self, x: torch.Tensor) -> None:
-        min_h, min_w = self._min_size
-        expected = f"a (B, {self.in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{self.name} expects {expected}, got {type(x).__name__}")
-        if x.dim() != 4:
-            raise ValueError(f"{self.name} expects {expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
-        if x.shape[1] != self.in_chans:
-            raise ValueError(f"{self.name} expects {expected}, got a tensor of shape {tuple(x.shape)}")
-        if x.shape[2] < min_h or x.shape[3] < min_w:
-            raise ValueError(
-                f"{self.name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}"
-            )
-        if not x.is_floating_point():
-            raise ValueError(
-                f"{self.name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
-                f"default_cfg mean/std), got {x.dtype}"
-            )
-        dtype = self.head.fc.weight.dtype if isinstance(self.head.fc, nn.Linear) else x.dtype
-        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
-            raise ValueError(f"{self.name} has {dtype} weights and got a {x.dtype} input; convert one to the other")
-        if self.training and self._has_bn and x.shape[0] == 1:
-            raise ValueError(
-                f"{self.name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize over "
-                "the batch); got 1. Use model.eval() for single images."
-            )
+        check_input(x, self)
+
+    # ----------------------------------------------------------------------------------- the timm surface
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        """The final linear layer (``nn.Identity`` when ``num_classes == 0``)."""
+        return self.head.fc
+
+    @torch.jit.ignore
+    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
+        """Replace the classifier (and the auxiliary heads' classifiers) for ``num_classes`` outputs.
+
+        ``num_classes=0`` makes the model return pooled features (B, num_features · feat_mult) and drops the
+        auxiliary heads; ``global_pool`` is one of "avg", "max", "avgmax", "catavgmax" (twice the
+        features), or "" (no pooling: the model returns the feature map; needs ``num_classes=0``).
+
+        Raises:
+            ValueError: ``num_classes`` not an integer >= 0, or an unknown ``global_pool`` (naming the
+                allowed values).
+        """
+        _check_int("num_classes", num_classes, minimum=0, name=self.name)
+        ref = next(self.parameters())
+        head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
+        init_weights(head)
+        self.head = head.to(device=ref.device, dtype=ref.dtype).train(self.training)
+        if num_classes == 0:
+            self.aux_heads, self.aux_taps, self.aux_logits = nn.ModuleList(), [], False
+        for aux in self.aux_heads:
+            fc = nn.Linear(aux.head.fc.in_features, num_classes)
+            init_weights(fc)
+            aux.head.fc = fc.to(device=ref.device, dtype=ref.dtype)
+        self.num_classes = num_classes
+        self.default_cfg["num_classes"] = num_classes
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each stage's activations in the backward pass instead of storing them (train mode
+        with gradients): less activation memory for about one more forward pass of compute. BatchNorm
+        running statistics are then updated twice per step (once more during recomputation)."""
+        self.grad_checkpointing = bool(enable)
+
+    def feature_taps(self) -> list[int]:
+        """Indices into ``features`` of the last stage at each reduction 2, 4, 8, 16, 32."""
+        taps = []
+        for reduction in (2, 4, 8, 16, 32):
+            idx = [i for i, s in enumerate(self.stage_info) if s.reduction == reduction]
+            if not idx:
+                raise ValueError(f"{self.name} has no stage at reduction {reduction}")
+            taps.append(idx[-1])
+        return taps
+
+    def _run_stages(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled() and not torch.jit.is_scripting():
+            return self._checkpointed(x)
+        return self.features(x)
+
+    @torch.jit.ignore
+    def _checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        for stage in self.features:
+            x = checkpoint(stage, x, use_reentrant=False)
+        return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_chans, H, W) -> the last feature map (B, num_features, H/32, W/32 roughly), unpooled."""
         self._check_input(x)
         if self.deployed:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.features(x)
+        return self._run_stages(x)
 
+    @torch.jit.ignore
     def train(self, mode: bool = True) -> "InceptionNet":
         if mode and self.deployed:
             raise RuntimeError(f"{self.name} was optimized for inference (BatchNorm folded); it cannot be trained")
@@ -250,21 +297,53 @@ class InceptionNet(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Feature map -> logits (B, num_classes), or the pooled features (B, num_features) if pre_logits."""
-        if pre_logits:
-            return self.head.drop(self.head.hidden(self.head.global_pool(x)))
-        return self.head(x)
+        return self.head(x, pre_logits)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
-        if not (self.training and self.aux_logits):
-            return self.forward_head(self.forward_features(x))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and self.aux_logits and not torch.jit.is_scripting():
+            return self._forward_with_aux(x)
+        return self.forward_head(self.forward_features(x))
+
+    @torch.jit.unused
+    def _forward_with_aux(self, x: torch.Tensor) -> torch.Tensor:
+        # Returns InceptionOutputs; annotated as a tensor for TorchScript, which never runs this path.
         self._check_input(x)
         aux: list[torch.Tensor] = []
         for i, stage in enumerate(self.features):
-            x = stage(x)
-            for tap, head in zip(self.aux_taps, self.aux_heads):
-                if tap == i:
-                    aux.append(head(x))
-        return InceptionOutputs(self.forward_head(x), tuple(aux))
+            x = checkpoint(stage, x, use_reentrant=False) if self.grad_checkpointing and torch.is_grad_enabled() else stage(x)
+            aux += [head(x) for tap, head in zip(self.aux_taps, self.aux_heads) if tap == i]
+        return InceptionOutputs(self.forward_head(x), tuple(aux))  # type: ignore[return-value]
+
+
+def check_input(x: torch.Tensor, model: nn.Module) -> None:
+    """Raise a ValueError naming what ``model`` expects unless ``x`` is a floating-point (B, in_chans, H, W)
+    tensor of the weights' dtype (autocast aside) with H, W at least the minimum input size, and, in train
+    mode with BatchNorm, a batch of at least 2. ``model`` provides ``name``, ``in_chans``, ``_min_size``,
+    ``_has_bn`` and the ``_dtype_probe`` buffer."""
+    name = model.name
+    min_h, min_w = model._min_size
+    expected = f"a (B, {model.in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} expects {expected}, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{name} expects {expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
+    if x.shape[1] != model.in_chans:
+        raise ValueError(f"{name} expects {expected}, got a tensor of shape {tuple(x.shape)}")
+    if x.shape[2] < min_h or x.shape[3] < min_w:
+        raise ValueError(f"{name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}")
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
+            f"default_cfg mean/std), got {x.dtype}"
+        )
+    dtype = model._dtype_probe.dtype
+    if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+        raise ValueError(f"{name} has {dtype} weights and got a {x.dtype} input; convert one to the other")
+    if model.training and model._has_bn and x.shape[0] == 1:
+        raise ValueError(
+            f"{name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize over the batch); "
+            "got 1. Use model.eval() for single images."
+        )
 
 
 def _check_int(what: str, value: Any, *, minimum: int, name: str) -> None:

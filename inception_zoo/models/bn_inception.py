@@ -74,7 +74,8 @@ def _layout() -> list:
 
 @register_model
 def bn_inception(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input, 11,295,240 parameters.
 
@@ -88,7 +89,7 @@ def bn_inception(
             paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7),
             mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
         ),
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
     )
 
 

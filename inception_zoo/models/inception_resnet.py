@@ -97,7 +97,8 @@ def _build(name: str, layout: list, paper: Paper, **kwargs) -> InceptionNet:
 
 @register_model
 def inception_resnet_v1(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """Inception-ResNet-v1 as in the paper (arXiv 1602.07261, Figure 15): stem of Figure 14, 5 × A
     (Figure 10), Reduction-A (k, l, m, n = 192, 192, 256, 384), 10 × B (Figure 11), Reduction-B
@@ -108,13 +109,14 @@ def inception_resnet_v1(
     block without ReLU and another head)."""
     return _build(
         "inception_resnet_v1", _v1_layout(), PAPER_V1,
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
     )
 
 
 @register_model
 def inception_resnet_v2(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's
     port), 299×299 input, 55,843,464 parameters.
@@ -126,5 +128,5 @@ def inception_resnet_v2(
     pool. Dropout 0.2 (keep 0.8)."""
     return _build(
         "inception_resnet_v2", _v2_layout(), PAPER_V2,
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
     )

@@ -97,7 +97,8 @@ def _aux_heads(conv_layer, pool: AuxPool) -> list[AuxSpec]:
 
 @register_model
 def inception_v1(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.4
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.4,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """GoogLeNet as published (arXiv 1409.4842, Table 1): no BatchNorm, biased convolutions, 5×5 branches,
     LRN in the stem, dropout 0.4. 6,998,552 parameters; 13,378,280 with the two auxiliary heads.
@@ -115,13 +116,14 @@ def inception_v1(
             mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
         ),
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-        aux_heads=_aux_heads(conv_layer, AuxPool(5, 3, 4)), aux_logits=aux_logits,
+        aux_heads=_aux_heads(conv_layer, AuxPool(5, 3, 4)), aux_logits=aux_logits, global_pool=global_pool,
     )
 
 
 @register_model
 def inception_v1_bn(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """GoogLeNet in torchvision's layout (``torchvision.models.googlenet``), so its weights map one to one.
 
@@ -140,7 +142,7 @@ def inception_v1_bn(
             mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
         ),
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-        aux_heads=_aux_heads(conv_layer, AuxPool(None, None, 4)), aux_logits=aux_logits,
+        aux_heads=_aux_heads(conv_layer, AuxPool(None, None, 4)), aux_logits=aux_logits, global_pool=global_pool,
     )
 
 

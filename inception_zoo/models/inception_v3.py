@@ -132,7 +132,8 @@ def _aux_head(conv_layer) -> AuxSpec:
 
 @register_model
 def inception_v3(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5.
 
@@ -150,5 +151,5 @@ def inception_v3(
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
         ),
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
-        aux_heads=[_aux_head(conv_layer)], aux_logits=aux_logits,
+        aux_heads=[_aux_head(conv_layer)], aux_logits=aux_logits, global_pool=global_pool,
     )

@@ -93,7 +93,8 @@ def _layout() -> list:
 
 @register_model
 def inception_v4(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2
     (keep probability 0.8). 42,679,816 parameters; no auxiliary heads. Output (B, num_classes)."""
@@ -105,5 +106,5 @@ def inception_v4(
             paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
         ),
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
     )

@@ -116,7 +116,8 @@ def _layout() -> list:
 
 @register_model
 def xception(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5
+    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5,
+    global_pool: str = "avg",
 ) -> InceptionNet:
     """Xception (arXiv 1610.02357, Figure 5), 299×299 input, 22,855,952 parameters, dropout 0.5
     (Section 4.3). No auxiliary heads. Output (B, num_classes)."""
@@ -128,5 +129,5 @@ def xception(
             paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 7, 7),
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
         ),
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
     )
