@@ -147,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.build_parser(bench_parser)
     bench_parser.set_defaults(func=lambda args: bench.main(args=args))
 
+    from . import train
+
+    train_parser = sub.add_parser(
+        "train", help="train a model (no data directory: scikit-learn's digits)",
+        description=train.__doc__.split("\n\n")[0],
+    )
+    train.build_parser(train_parser)
+    train_parser.set_defaults(func=lambda args: train.main(args=args))
+
     lst = sub.add_parser("list", help="registered model names")
     lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
     lst.set_defaults(func=_list)

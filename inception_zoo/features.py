@@ -10,9 +10,7 @@ from torch import nn
 
 from .models.base import check_input
 
-__all__ = ["FeatureInfo", "FeatureExtractor", "REDUCTIONS"]
-
-REDUCTIONS = (2, 4, 8, 16, 32)
+__all__ = ["FeatureInfo", "FeatureExtractor"]
 
 
 class FeatureInfo:
@@ -46,15 +44,16 @@ class FeatureInfo:
 
 class FeatureExtractor(nn.Module):
     """A backbone returning the feature maps at reductions 2, 4, 8, 16 and 32 (the last map of each
-    stride), or those selected by ``out_indices``; no classifier.
+    stride; 1, 2, 4 for ``inception_v1_cifar``, whose stem keeps the grid), or those selected by
+    ``out_indices``; no classifier.
 
     Its parameters keep the names they have in the full model (``features.<stage>...``), so the model's
     checkpoints load into it with ``strict=False`` (the head's keys are the only ones left over).
 
     Args:
         model: an :class:`~inception_zoo.InceptionNet`; its stages are shared, not copied.
-        out_indices: which of the five reductions to return, indices into (2, 4, 8, 16, 32); negative
-            indices count from the end.
+        out_indices: which reductions to return, indices into (2, 4, 8, 16, 32) (or the network's
+            levels); negative indices count from the end; None: all of them.
 
     Forward: (B, in_chans, H, W) -> list of (B, C_i, H_i, W_i), one per out index, in the order given.
 
@@ -62,19 +61,23 @@ class FeatureExtractor(nn.Module):
         ValueError: an out index outside -5..4, or repeated, naming the allowed values.
     """
 
-    def __init__(self, model: nn.Module, out_indices: Sequence[int] = (0, 1, 2, 3, 4)) -> None:
+    def __init__(self, model: nn.Module, out_indices: Sequence[int] | None = None) -> None:
         super().__init__()
-        allowed = range(-len(REDUCTIONS), len(REDUCTIONS))
+        taps = model.feature_taps()
+        levels = len(taps)
+        if out_indices is None:
+            out_indices = tuple(range(levels))
+        reductions = tuple(model.stage_info[t].reduction for t in taps)
+        allowed = range(-levels, levels)
         indices = list(out_indices) if isinstance(out_indices, (list, tuple)) else [out_indices]
         if not indices or any(not isinstance(i, int) or isinstance(i, bool) or i not in allowed for i in indices):
             raise ValueError(
-                f"{model.name}: out_indices must be integers in 0..4 (or -5..-1), one per reduction "
-                f"{REDUCTIONS}, got {out_indices!r}"
+                f"{model.name}: out_indices must be integers in 0..{levels - 1} (or {-levels}..-1), one per "
+                f"reduction {reductions}, got {out_indices!r}"
             )
-        indices = [i % len(REDUCTIONS) for i in indices]
+        indices = [i % levels for i in indices]
         if len(set(indices)) != len(indices):
             raise ValueError(f"{model.name}: out_indices must not repeat, got {out_indices!r}")
-        taps = model.feature_taps()
         self.stage_indices = [taps[i] for i in indices]
         stages = list(model.features.named_children())[: max(self.stage_indices) + 1]
         self.features = nn.Sequential(OrderedDict(stages))

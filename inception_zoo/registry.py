@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from torch import nn
@@ -109,21 +109,22 @@ def _resolve(name: str) -> str:
 def create_model(
     name: str,
     *,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     in_chans: int = 3,
     aux_logits: bool = False,
     drop_rate: float | None = None,
     pretrained: str | os.PathLike | Mapping | None = None,
     pretrained_source: str = "auto",
     features_only: bool = False,
-    out_indices: tuple[int, ...] = (0, 1, 2, 3, 4),
+    out_indices: Sequence[int] | None = None,
     **kwargs,
 ) -> nn.Module:
     """Build a registered model (randomly initialized) by name or alias.
 
     Args:
         name: a name from :func:`list_models` or an alias (``googlenet``, ``inception_v2``).
-        num_classes: classifier outputs; 0 gives a model that returns pooled features.
+        num_classes: classifier outputs; 0 gives a model that returns pooled features; None takes the
+            model's default (1000 for the ImageNet models, 10 / 100 for the CIFAR layouts).
         in_chans: input channels.
         aux_logits: build the auxiliary heads where the architecture has them; in train mode the model
             then returns :class:`~inception_zoo.InceptionOutputs`.
@@ -134,7 +135,7 @@ def create_model(
         pretrained_source: the checkpoint's layout, ``"auto"`` to detect it from the keys.
         features_only: return a :class:`~inception_zoo.features.FeatureExtractor` that outputs the
             feature maps at reductions 2, 4, 8, 16, 32 (``feature_info`` gives channels and reductions).
-        out_indices: with ``features_only``, which of those five maps (indices 0-4).
+        out_indices: with ``features_only``, which of those maps (indices 0-4; None: all).
         **kwargs: further keyword options of the model's builder.
 
     Returns:
@@ -157,7 +158,9 @@ def create_model(
                 f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
                 f"accepted: {accepted}"
             )
-    options = dict(num_classes=num_classes, in_chans=in_chans, aux_logits=aux_logits, **kwargs)
+    options = dict(in_chans=in_chans, aux_logits=aux_logits, **kwargs)
+    if num_classes is not None:
+        options["num_classes"] = num_classes
     if drop_rate is not None:
         options["drop_rate"] = drop_rate
     if isinstance(pretrained, bool):
@@ -167,7 +170,7 @@ def create_model(
                 "checkpoint (ours, torchvision's, timm's or pytorchcv's)"
             )
         pretrained = None
-    if not features_only and tuple(out_indices) != (0, 1, 2, 3, 4):
+    if not features_only and out_indices is not None:
         raise ValueError("out_indices selects feature maps; it needs features_only=True")
     model = builder(**options)
     if pretrained is not None:

@@ -13,7 +13,9 @@ def test_table_subset_to_file(tmp_path, capsys):
     text = out.read_text()
     lines = text.strip().splitlines()
     assert lines[0].split("|")[1].strip() == "model" and "GMACs" in lines[0]
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["inception_v1", "inception_v1_bn"]
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [
+        "inception_v1", "inception_v1_bn", "inception_v1_cifar", "inception_v1_cifar_naive"
+    ]
     v1_bn = lines[3].split("|")
     assert v1_bn[3].strip() == "6.62" and v1_bn[4].strip() == "1.505"
     assert "wrote" in capsys.readouterr().out

@@ -7,21 +7,8 @@ from torch import nn
 from inception_zoo import create_model, list_models, optimize_for_inference
 from inception_zoo.deploy import DeployConv2d, MergedInceptionModule
 
-
-def _realistic(model, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-    return model.eval()
-
-
-def _close(a, b):
-    return (a - b).abs().max().item() <= 1e-4 * b.abs().max().item()
+from helpers import close as _close
+from helpers import realistic as _realistic
 
 
 @pytest.mark.parametrize("name", list_models())

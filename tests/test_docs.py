@@ -67,7 +67,7 @@ def test_stage_rows_add_up(name):
     assert [r.name for r in rows] == [n for n, _ in model.features.named_children()] + ["head"]
     assert sum(r.params for r in rows) == count_params(model)
     assert sum(r.macs for r in rows) == count_macs(model)
-    assert rows[-1].output_shape == (1000,)
+    assert rows[-1].output_shape == (model.num_classes,)
 
 
 # GoogLeNet, arXiv 1409.4842, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, and the grid.

@@ -11,9 +11,12 @@ ALL = [
     "inception_resnet_v2",
     "inception_v1",
     "inception_v1_bn",
+    "inception_v1_cifar",
+    "inception_v1_cifar_naive",
     "inception_v3",
     "inception_v4",
     "xception",
+    "xception_cifar",
 ]
 
 
@@ -28,14 +31,15 @@ def test_list_models_sorted_and_complete():
 
 def test_list_models_fnmatch():
     assert list_models("*resnet*") == ["inception_resnet_v1", "inception_resnet_v2"]
+    assert list_models("*cifar*") == ["inception_v1_cifar", "inception_v1_cifar_naive", "xception_cifar"]
     assert list_models("inception_v?") == ["bn_inception", "inception_v1", "inception_v3", "inception_v4"]  # v2: an alias
     assert list_models("nothing*") == []
 
 
 def test_aliases_resolve_but_are_not_listed():
     assert "googlenet" not in list_models() and "inception_v2" not in list_models()
-    assert list_models("googlenet") == ["inception_v1"] and list_models("inception_v*") == [
-        "bn_inception", "inception_v1", "inception_v1_bn", "inception_v3", "inception_v4"
+    assert list_models("googlenet") == ["inception_v1"] and list_models("inception_v?") == [
+        "bn_inception", "inception_v1", "inception_v3", "inception_v4"
     ]
     assert inception_zoo.registry.list_aliases() == {"googlenet": "inception_v1", "inception_v2": "bn_inception"}
     assert create_model("googlenet").name == "inception_v1"
@@ -121,7 +125,7 @@ CFG_KEYS = {
 def test_default_cfg(name):
     model = create_model(name, num_classes=10)
     cfg = model.default_cfg
-    assert CFG_KEYS <= set(cfg)
+    assert CFG_KEYS <= set(cfg) and model.pretrained_cfg is cfg  # timm reads pretrained_cfg
     assert cfg["num_classes"] == 10
     assert set(cfg["paper"]) == {"title", "arxiv"} and cfg["paper"]["arxiv"][:4].isdigit()
     modules = dict(model.named_modules())

@@ -14,18 +14,7 @@ from torch import nn
 from inception_zoo import CheckpointError, CheckpointNotFoundError, create_model, load_pretrained, save_weights
 from inception_zoo.models.base import IMAGENET_DEFAULT_MEAN, IMAGENET_INCEPTION_MEAN
 
-
-def _realistic(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial BatchNorm statistics and affine parameters, so a mis-mapped BN shows in the logits."""
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-            with torch.no_grad():
-                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-                m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-    return model.eval()
+from helpers import realistic as _realistic
 
 
 def _bninception():

@@ -212,6 +212,7 @@ class InceptionNet(nn.Module):
         if in_chans != 3:  # one channel: the RGB average; more: the average repeated (as timm does)
             for key in ("mean", "std"):
                 self.default_cfg[key] = (sum(default_cfg[key]) / 3,) * in_chans
+        self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read; the same dict
         self._min_size = tuple(default_cfg["min_input_size"][1:])
         self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
         self.deployed = False  # set by inception_zoo.optimize_for_inference
@@ -262,14 +263,13 @@ class InceptionNet(nn.Module):
         self.grad_checkpointing = bool(enable)
 
     def feature_taps(self) -> list[int]:
-        """Indices into ``features`` of the last stage at each reduction 2, 4, 8, 16, 32."""
-        taps = []
-        for reduction in (2, 4, 8, 16, 32):
-            idx = [i for i, s in enumerate(self.stage_info) if s.reduction == reduction]
-            if not idx:
-                raise ValueError(f"{self.name} has no stage at reduction {reduction}")
-            taps.append(idx[-1])
-        return taps
+        """Indices into ``features`` of the last stage at each reduction (input size / map size) the
+        network has: 2, 4, 8, 16, 32 for the ImageNet layouts; fewer for the CIFAR ones (1, 2, 4 for
+        inception_v1_cifar, whose stem keeps the 32×32 grid)."""
+        last: dict[int, int] = {}
+        for i, s in enumerate(self.stage_info):
+            last[s.reduction] = i
+        return [last[r] for r in sorted(last)]
 
     def _run_stages(self, x: torch.Tensor) -> torch.Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled() and not torch.jit.is_scripting():

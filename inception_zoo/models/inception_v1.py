@@ -12,13 +12,21 @@ Two builders share one table (the paper's Table 1):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from ..layers import LRN, AuxHead, AuxPool, BasicConv2d, Conv, Mixed, Pool
 from ..registry import register_alias, register_model
 from .base import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, AuxSpec, InceptionNet, Paper, model_cfg
 
-__all__ = ["GOOGLENET_TABLE", "googlenet_module", "inception_v1", "inception_v1_bn"]
+__all__ = [
+    "GOOGLENET_TABLE",
+    "googlenet_module",
+    "inception_v1",
+    "inception_v1_bn",
+    "inception_v1_cifar",
+    "inception_v1_cifar_naive",
+]
 
 # Table 1 of the paper: #1×1, #3×3 reduce, #3×3, #5×5 reduce, #5×5, pool proj.
 GOOGLENET_TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -44,14 +52,28 @@ PAPER = Paper(
 )
 
 
-def googlenet_module(c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int, *, k5: int = 5) -> Mixed:
+def googlenet_module(
+    c1: int, c3r: int, c3: int, c5r: int, c5: int, pool_proj: int, *,
+    k5: int = 5, double_3x3: bool = False, naive: bool = False,
+) -> Mixed:
     """An Inception module with dimension reductions (Figure 2b): 1×1 | 1×1 -> 3×3 | 1×1 -> 5×5 |
-    3×3 max pool -> 1×1. ``k5`` is the kernel of the "5×5" branch (3 in torchvision's layout)."""
+    3×3 max pool -> 1×1.
+
+    ``k5`` is the kernel of the "5×5" branch (3 in torchvision's layout); ``double_3x3`` makes that branch
+    two stacked 3×3 convolutions (BN-Inception's factorization, used by the CIFAR layout). ``naive=True``
+    gives the naive module of Figure 2(a): no 1×1 reductions and no pool projection: the 3×3 and 5×5
+    convolutions read the input directly and the max-pooled input is concatenated as it is, so the width
+    grows by the input's width at every module (``c3r``, ``c5r`` and ``pool_proj`` are then unused).
+    """
+    five = (Conv(c5, 3), Conv(c5, 3)) if double_3x3 else (Conv(c5, k5),)
+    pool = Pool("max", 3, 1, ceil_mode=True)
+    if naive:
+        return Mixed(((Conv(c1),), (Conv(c3, 3),), five, (pool,)))
     return Mixed((
         (Conv(c1),),
         (Conv(c3r), Conv(c3, 3)),
-        (Conv(c5r), Conv(c5, k5)),
-        (Pool("max", 3, 1, ceil_mode=True), Conv(pool_proj)),
+        (Conv(c5r), *five),
+        (pool, Conv(pool_proj)),
     ))
 
 
@@ -144,6 +166,67 @@ def inception_v1_bn(
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate,
         aux_heads=_aux_heads(conv_layer, AuxPool(None, None, 4)), aux_logits=aux_logits, global_pool=global_pool,
     )
+
+
+def _cifar_layout(*, naive: bool) -> list:
+    """GoogLeNet for 32×32 input: one 3×3 conv stem (192 channels), Table 1's modules with the 5×5 branch
+    as two 3×3, 3×3/2 max pools after (3b) and (4e), so the grids are 32, 16 and 8."""
+    maxpool = Pool("max", 3, 2, padding=1)
+    modules = {name: googlenet_module(*row, double_3x3=True, naive=naive) for name, row in GOOGLENET_TABLE.items()}
+    return [
+        ("stem", Conv(192, 3)),
+        ("inception_3a", modules["inception_3a"]),
+        ("inception_3b", modules["inception_3b"]),
+        ("pool3_3x3_s2", maxpool),
+        *[(f"inception_4{c}", modules[f"inception_4{c}"]) for c in "abcde"],
+        ("pool4_3x3_s2", maxpool),
+        ("inception_5a", modules["inception_5a"]),
+        ("inception_5b", modules["inception_5b"]),
+    ]
+
+
+CIFAR_PAPER = replace(PAPER, params=None, macs=None, note="CIFAR layout: the paper's figures are for ImageNet", top1_note="")
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+def _cifar(name: str, *, naive: bool, num_classes: int, in_chans: int, aux_logits: bool, drop_rate: float,
+           global_pool: str) -> InceptionNet:
+    return InceptionNet(
+        _cifar_layout(naive=naive),
+        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-5),
+        name=name,
+        default_cfg=model_cfg(
+            paper=CIFAR_PAPER, input_size=(3, 32, 32), min_input_size=(3, 1, 1),
+            mean=CIFAR_MEAN, std=CIFAR_STD, interpolation="bilinear", crop_pct=1.0,
+        ),
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        global_pool=global_pool,
+    )
+
+
+@register_model
+def inception_v1_cifar(
+    *, num_classes: int = 10, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.4,
+    global_pool: str = "avg",
+) -> InceptionNet:
+    """GoogLeNet for CIFAR-size (32×32) input, the layout most tutorials use: a single 3×3 conv stem with
+    192 channels, BatchNorm (eps 1e-5) + ReLU after every convolution, Table 1's Inception modules with the
+    5×5 branch as two stacked 3×3 convolutions, 3×3/2 max pools after (3b) and (4e), global average pool,
+    dropout 0.4, linear. 10 classes by default; no auxiliary heads."""
+    return _cifar("inception_v1_cifar", naive=False, num_classes=num_classes, in_chans=in_chans,
+                  aux_logits=aux_logits, drop_rate=drop_rate, global_pool=global_pool)
+
+
+@register_model
+def inception_v1_cifar_naive(
+    *, num_classes: int = 10, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.4,
+    global_pool: str = "avg",
+) -> InceptionNet:
+    """:func:`inception_v1_cifar` built from naive Inception modules (Figure 2a: no 1×1 reductions, the
+    pooled input concatenated as it is), for the paper's argument: the width, and with it the cost,
+    grows with every module (compare the two in ``inception-zoo table --models 'inception_v1_cifar*'``)."""
+    return _cifar("inception_v1_cifar_naive", naive=True, num_classes=num_classes, in_chans=in_chans,
+                  aux_logits=aux_logits, drop_rate=drop_rate, global_pool=global_pool)
 
 
 register_alias("googlenet", "inception_v1")

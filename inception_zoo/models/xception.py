@@ -10,7 +10,7 @@ BatchNorm. 22,855,952 parameters, as Table 3 of the paper reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -21,7 +21,7 @@ from ..layers.blocks import ConvLayer
 from ..registry import register_model
 from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, InceptionNet, Paper, model_cfg
 
-__all__ = ["XceptionBlock", "XceptionBlockSpec", "xception"]
+__all__ = ["XceptionBlock", "XceptionBlockSpec", "xception", "xception_cifar"]
 
 PAPER = Paper(
     title="Xception: Deep Learning with Depthwise Separable Convolutions",
@@ -97,11 +97,14 @@ class XceptionBlockSpec:
         return block, self.out, self.stride
 
 
-def _layout() -> list:
+def _layout(*, cifar: bool = False) -> list:
+    """Figure 5. ``cifar=True`` pads the two stem convolutions (32×32 input keeps a 16×16 grid after the
+    stride-2 stem instead of shrinking to 13×13)."""
+    pad = 1 if cifar else 0
     return [
         # Entry flow
-        ("entry_conv1", Conv(32, 3, 2)),
-        ("entry_conv2", Conv(64, 3, padding=0)),
+        ("entry_conv1", Conv(32, 3, 2, padding=pad)),
+        ("entry_conv2", Conv(64, 3, padding=pad)),
         ("entry_block1", XceptionBlockSpec(128, 2, 2, start_with_relu=False)),
         ("entry_block2", XceptionBlockSpec(256, 2, 2)),
         ("entry_block3", XceptionBlockSpec(728, 2, 2)),
@@ -130,4 +133,27 @@ def xception(
             mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
         ),
         num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
+    )
+
+
+@register_model
+def xception_cifar(
+    *, num_classes: int = 100, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.5,
+    global_pool: str = "avg",
+) -> InceptionNet:
+    """Xception for CIFAR-size (32×32) input: the entry, middle (8 blocks) and exit flows of Figure 5
+    after a padded stride-2 3×3 stem; 100 classes by default, as commonly used on CIFAR-100. The grid goes
+    16 -> 8 -> 4 -> 2 through the entry flow and 1 after the exit block."""
+    return InceptionNet(
+        _layout(cifar=True),
+        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-5),
+        name="xception_cifar",
+        default_cfg=model_cfg(
+            paper=replace(PAPER, params=None, note="CIFAR layout: the paper's figures are for ImageNet", top1=None,
+                          top1_note=""),
+            input_size=(3, 32, 32), min_input_size=(3, 1, 1),
+            mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), interpolation="bilinear", crop_pct=1.0,
+        ),
+        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits,
+        global_pool=global_pool,
     )

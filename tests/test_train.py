@@ -1,0 +1,168 @@
+"""Training end to end: the loss on a real ImageFolder, exact resume, torchrun, bad input, digits."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from inception_zoo import create_model
+from inception_zoo.train import main
+
+ROOT = Path(__file__).parents[1]
+
+
+def _image_folder(root: Path, classes=("cat", "dog", "fox"), per_class=3, size=80) -> Path:
+    """A tiny ImageFolder of real photographs: crops of scikit-learn's sample images."""
+    from sklearn.datasets import load_sample_image
+
+    photos = [load_sample_image("china.jpg"), load_sample_image("flower.jpg")]
+    k = 0
+    for split in ("train", "val"):
+        for c, cls in enumerate(classes):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(per_class):
+                photo = photos[(c + i) % 2]
+                y0, x0 = 20 * ((k * 7) % 10), 25 * ((k * 3) % 10)
+                Image.fromarray(photo[y0: y0 + size, x0: x0 + size]).save(root / split / cls / f"{i}.jpg")
+                k += 1
+    return root
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_inception_v3_aux_loss_with_label_smoothing(tmp_path, monkeypatch):
+    """On a real ImageFolder: the loss inception-zoo train optimizes is CE(logits) + 0.4 x CE(aux), both
+    with label smoothing 0.1 (the v3 paper's recipe)."""
+    data = _image_folder(tmp_path / "data")
+    seen = {}
+    from inception_zoo import losses
+
+    real_forward = losses.InceptionLoss.forward
+
+    def spy(self, output, target):
+        loss = real_forward(self, output, target)
+        seen.setdefault("calls", []).append((output, target, loss, self.label_smoothing, self.aux_weight))
+        return loss
+
+    monkeypatch.setattr(losses.InceptionLoss, "forward", spy)
+    out = tmp_path / "run"
+    rc = main(["--model", "inception_v3", str(data), "--recipe", "paper", "--epochs", "1", "--batch-size", "3",
+               "--max-steps", "2", "--out", str(out), "--log-every", "1"])
+    assert rc == 0
+    output, target, loss, smoothing, weights = seen["calls"][0]
+    assert smoothing == 0.1 and weights == (0.4,)
+    assert len(output.aux) == 1 and output.logits.shape == (3, 3)
+    expected = F.cross_entropy(output.logits, target, label_smoothing=0.1) + 0.4 * F.cross_entropy(
+        output.aux[0], target, label_smoothing=0.1
+    )
+    torch.testing.assert_close(loss, expected)
+    steps = _jsonl(out / "metrics.jsonl")
+    assert [s["step"] for s in steps] == [1, 2]
+    assert (out / "last.safetensors").is_file() and (out / "last_state.pt").is_file()
+    state = torch.load(out / "last_state.pt", weights_only=True)  # plain tensors and numbers only
+    assert state["epoch"] == 0 and state["step_in_epoch"] == 2
+
+
+def test_resume_continues_exactly(tmp_path):
+    common = ["--epochs", "2", "--batch-size", "16", "--log-every", "1", "--seed", "3"]
+    assert main([*common, "--max-steps", "4", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--max-steps", "5", "--out", str(tmp_path / "a"), "--resume", str(tmp_path / "a")]) == 0
+    assert main([*common, "--max-steps", "5", "--out", str(tmp_path / "b")]) == 0
+    a, b = _jsonl(tmp_path / "a" / "metrics.jsonl"), _jsonl(tmp_path / "b" / "metrics.jsonl")
+    assert [s["step"] for s in a] == [1, 2, 3, 4, 5] and [s["step"] for s in b] == [1, 2, 3, 4, 5]
+    assert a[4]["loss"] == b[4]["loss"]  # the step after the resume, bit for bit
+    assert a[4]["lr"] == b[4]["lr"]
+
+
+def test_atomic_checkpoint_survives_a_crash_during_save(tmp_path, monkeypatch):
+    assert main(["--epochs", "1", "--batch-size", "64", "--max-steps", "1", "--out", str(tmp_path)]) == 0
+    good = (tmp_path / "last_state.pt").read_bytes(), (tmp_path / "last.safetensors").read_bytes()
+    import inception_zoo.train as train_module
+
+    def crash(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(train_module.torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--epochs", "1", "--batch-size", "64", "--max-steps", "2", "--out", str(tmp_path), "--resume", str(tmp_path)])
+    assert ((tmp_path / "last_state.pt").read_bytes(), (tmp_path / "last.safetensors").read_bytes()) == good
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize(
+    "setup, args, message",
+    [
+        (None, ["{tmp}/missing"], "data directory .*missing does not exist"),
+        ("empty", ["{tmp}/data"], "must hold train/ and val/ folders"),
+        ("no-images", ["{tmp}/data"], "Found no valid file for the classes"),
+        ("unreadable", ["{tmp}/data"], "unreadable image .*broken.jpg"),
+        (None, ["--model", "inception_v5"], "unknown model 'inception_v5'; closest: inception_v4"),
+        (None, ["--epochs", "0"], "--epochs must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, capsys, setup, args, message):
+    import re
+
+    if setup:
+        data = tmp_path / "data"
+        data.mkdir()
+        if setup != "empty":
+            _image_folder(data / "x")
+            for split in ("train", "val"):
+                os.rename(data / "x" / split, data / split)
+            if setup == "no-images":
+                (data / "train" / "empty_class").mkdir()
+                (data / "val" / "empty_class").mkdir()
+            if setup == "unreadable":
+                (data / "train" / "cat" / "broken.jpg").write_bytes(b"not a jpeg")
+    argv = [a.format(tmp=tmp_path) for a in args] + ["--out", str(tmp_path / "run")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("inception-zoo train: error: ")
+    assert re.search(message, err[0]), err[0]
+
+
+def test_unreadable_image_mid_epoch_is_skipped_and_counted(tmp_path, monkeypatch):
+    data = _image_folder(tmp_path / "data")
+    import inception_zoo.train as train_module
+
+    monkeypatch.setattr(train_module, "_check_images", lambda split: None)  # broken after the check
+    (data / "train" / "dog" / "0.jpg").write_bytes(b"truncated")
+    with pytest.warns(RuntimeWarning, match="skipping unreadable image .*0.jpg"):
+        assert main(["--model", "inception_v1_cifar", str(data), "--epochs", "1", "--batch-size", "4",
+                     "--out", str(tmp_path / "run")]) == 0
+    (final,) = _jsonl(tmp_path / "run" / "metrics.jsonl")
+    assert final["skipped_images"] == 1
+
+
+@pytest.mark.slow
+def test_two_process_torchrun_keeps_ranks_identical(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+           "-m", "inception_zoo.train", "--epochs", "1", "--batch-size", "16", "--max-steps", "3",
+           "--out", str(out), "--log-every", "1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}_final.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["params_sha256"] == ranks[1]["params_sha256"]
+    assert [s["step"] for s in _jsonl(out / "metrics.jsonl")] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_digits_reach_95_percent(tmp_path):
+    """The no-argument command: inception_v1_cifar on scikit-learn's digits, >= 95% validation top-1."""
+    proc = subprocess.run([sys.executable, "-m", "inception_zoo", "train", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = _jsonl(tmp_path / "metrics.jsonl")[-1]
+    assert final["val_top1"] >= 0.95, final
