@@ -55,7 +55,7 @@ def test_inception_v3_aux_loss_with_label_smoothing(tmp_path, monkeypatch):
     monkeypatch.setattr(losses.InceptionLoss, "forward", spy)
     out = tmp_path / "run"
     rc = main(["--model", "inception_v3", str(data), "--recipe", "paper", "--epochs", "1", "--batch-size", "3",
-               "--max-steps", "2", "--out", str(out), "--log-every", "1"])
+               "--max-steps", "2", "--out", str(out), "--log-every", "1", "--no-amp"])
     assert rc == 0
     output, target, loss, smoothing, weights = seen["calls"][0]
     assert smoothing == 0.1 and weights == (0.4,)
