@@ -17,7 +17,6 @@ __all__ = ["main"]
 
 def _table(args: argparse.Namespace) -> int:
     from .analysis import model_stats, stats_table
-    from .registry import list_models
 
     names = _matching(args.models, "table")
     if not names:

@@ -292,7 +292,7 @@ def train(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from .losses import InceptionLoss
-    from .registry import UnknownModelError, create_model, list_models
+    from .registry import UnknownModelError, create_model
     from .weights import load_pretrained, save_weights
 
     device = args.device
@@ -424,7 +424,8 @@ def train(args: argparse.Namespace) -> dict:
                   file=sys.stderr)
         save(epoch + 1, 0)
     if train_data.skipped or val_data.skipped:
-        warnings.warn(f"{train_data.skipped + val_data.skipped} unreadable images were skipped", RuntimeWarning)
+        warnings.warn(f"{train_data.skipped + val_data.skipped} unreadable images were skipped", RuntimeWarning,
+                      stacklevel=2)
     if d.world > 1:  # every rank reports its final weights, so that their identity can be checked
         (out / f"rank{d.rank}_final.json").write_text(json.dumps({"rank": d.rank, "params_sha256": _digest(model)}))
         import torch.distributed as dist

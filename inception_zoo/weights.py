@@ -139,7 +139,9 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
                 metadata = dict(f.metadata() or {})
                 obj: Any = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}")
+            raise CheckpointError(
+                f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}"
+            ) from None
     else:
         try:
             with warnings.catch_warnings():  # e.g. torch's note on pickle protocols

@@ -23,7 +23,7 @@ def test_bench_tiny_run(tmp_path, capsys):
     assert entry["model"] == "inception_v1_bn" and entry["peer"] == "torchvision googlenet"
     res = entry["results"]
     assert set(res) == {"ours", "deploy", "peer"}
-    for variant, r in res.items():
+    for r in res.values():
         assert r["latency_ms"] > 0 and r["throughput_img_s"] > 0 and r["peak_memory_mb"] is not None
         assert len(r["samples"]["latency"]) == 2
         assert r["achieved_gflops"] == pytest.approx(2 * entry["macs"] * r["throughput_img_s"] / 1e9)

@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from inception_zoo import create_model
 from inception_zoo.train import main
 
 ROOT = Path(__file__).parents[1]
