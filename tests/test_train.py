@@ -136,9 +136,12 @@ def test_unreadable_image_mid_epoch_is_skipped_and_counted(tmp_path, monkeypatch
 
     monkeypatch.setattr(train_module, "_check_images", lambda split: None)  # broken after the check
     (data / "train" / "dog" / "0.jpg").write_bytes(b"truncated")
-    with pytest.warns(RuntimeWarning, match="skipping unreadable image .*0.jpg"):
+    with pytest.warns(RuntimeWarning) as caught:
         assert main(["--model", "inception_v1_cifar", str(data), "--epochs", "1", "--batch-size", "4",
                      "--out", str(tmp_path / "run")]) == 0
+    messages = [str(w.message) for w in caught]
+    assert any("skipping unreadable image" in m and "0.jpg" in m for m in messages)
+    assert "1 unreadable images were skipped" in messages
     (final,) = _jsonl(tmp_path / "run" / "metrics.jsonl")
     assert final["skipped_images"] == 1
 
