@@ -12,8 +12,12 @@
    convolution; its bias is added after the pool, which keeps the result exact whether or not the pool
    counts its padding. The pool then works on the projected channels (e.g. 32 instead of 192).
 4. **Fused convolutions**: on a CPU with oneDNN, each convolution runs with its ReLU fused and its weight
-   prepacked once (:class:`DeployConv2d`); elsewhere (GPU, autocast, compilation) as plain convolutions.
-5. **channels_last** memory format for the weights and the input.
+   prepacked once (:class:`DeployConv2d`), in float32 or, under CPU autocast to bfloat16, in bfloat16
+   with a bfloat16 weight packed once; elsewhere (GPU, float16, compilation) as plain convolutions.
+5. **Residual sums fused**: the sum (and ReLU) of every Inception-ResNet block runs inside its
+   up-projection, and the sum of every Xception block inside its last convolution or its 1×1 shortcut
+   (oneDNN's binary post-op, :class:`FusedResidual`).
+6. **channels_last** memory format for the weights and the input.
 
 Outputs equal the original model's in eval mode up to float rounding (tested at 1e-4 relative for every
 model). The result is eval-only: ``train()`` raises, and auxiliary heads are dropped.
@@ -29,7 +33,7 @@ from torch import nn
 
 from .layers import BasicConv2d, InceptionModule, ResidualInceptionBlock
 
-__all__ = ["optimize_for_inference", "MergedInceptionModule", "DeployConv2d", "fold_batchnorm"]
+__all__ = ["optimize_for_inference", "MergedInceptionModule", "DeployConv2d", "FusedResidual", "fold_batchnorm"]
 
 
 def fold_batchnorm(block: BasicConv2d) -> None:
@@ -58,15 +62,23 @@ def _onednn_ready() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
+def _onednn_bf16_ready() -> bool:
+    return _onednn_ready() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class DeployConv2d(nn.Module):
-    """A convolution and its optional ReLU for inference.
+    """A convolution, an optional residual sum and an optional ReLU, for inference:
+    ``relu(conv(x) + residual)``.
 
-    On a CPU with oneDNN, in float32 and outside autocast/compilation, it runs as one oneDNN call with the
-    ReLU fused and the weight reordered once into oneDNN's blocked layout (the reorder is otherwise
-    repeated at every call); elsewhere it is ``F.conv2d`` then ``F.relu``. Both paths compute the same
-    function. Weights are frozen (no gradient).
+    On a CPU with oneDNN it runs as one oneDNN call: the sum and the ReLU are fused into the convolution
+    (post-ops) and the weight is reordered once into oneDNN's blocked layout (a plain convolution repeats
+    that reorder at every call). It does so in float32, and in bfloat16 under CPU autocast to bfloat16 (or
+    for bfloat16 weights and input), with a bfloat16 copy of the weight packed once instead of cast at every
+    call. Elsewhere (GPU, float16, compilation, scripting) it is ``F.conv2d``, the sum and ``F.relu``. All
+    paths compute the same function. Weights are frozen (no gradient).
 
-    Shapes: as the wrapped :class:`torch.nn.Conv2d`.
+    Shapes: x as for the wrapped :class:`torch.nn.Conv2d`; ``residual``, if given, the shape of the output.
+    Output dtype: as the wrapped convolution's under the same autocast state.
     """
 
     def __init__(self, conv: nn.Conv2d, relu: bool) -> None:
@@ -78,40 +90,90 @@ class DeployConv2d(nn.Module):
         self.stride, self.padding, self.dilation = list(conv.stride), list(conv.padding), list(conv.dilation)
         self.groups = conv.groups
         self.relu = relu
-        self._packed: torch.Tensor | None = None
+        self._packed: dict[torch.dtype, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
-    def _onednn(self, x: torch.Tensor) -> bool:
-        return (
-            x.device.type == "cpu" and x.dtype == torch.float32 and self.weight.dtype == torch.float32
-            and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
-            and not torch.jit.is_tracing() and not torch.jit.is_scripting() and _onednn_ready()
-        )
+    def _onednn_dtype(self, x: torch.Tensor) -> torch.dtype | None:
+        """The dtype of the oneDNN call for this input, or None for the plain path."""
+        if (
+            x.device.type != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.jit.is_scripting() or not _onednn_ready()
+        ):
+            return None
+        if torch.is_autocast_enabled("cpu"):
+            autocast_bf16 = torch.get_autocast_dtype("cpu") == torch.bfloat16 and x.dtype in (torch.float32, torch.bfloat16)
+            return torch.bfloat16 if autocast_bf16 and _onednn_bf16_ready() else None
+        if x.dtype == self.weight.dtype == torch.float32:
+            return torch.float32
+        if x.dtype == self.weight.dtype == torch.bfloat16 and _onednn_bf16_ready():
+            return torch.bfloat16
+        return None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._onednn(x):
-            if self._packed is None:
-                self._packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                    self.weight.to_mkldnn(), self.padding, self.stride, self.dilation, self.groups, list(x.shape)
+    def _pack(self, dtype: torch.dtype, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if dtype not in self._packed:
+            weight = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                self.weight.to(dtype).to_mkldnn(), self.padding, self.stride, self.dilation, self.groups, list(x.shape)
+            )
+            self._packed[dtype] = (weight, None if self.bias is None else self.bias.to(dtype))
+        return self._packed[dtype]
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        dtype = self._onednn_dtype(x)
+        if dtype is not None:
+            weight, bias = self._pack(dtype, x)
+            x = x.to(dtype)
+            if residual is None:
+                return torch.ops.mkldnn._convolution_pointwise(
+                    x, weight, bias, self.padding, self.stride, self.dilation, self.groups,
+                    "relu" if self.relu else "none", [], "",
                 )
-            return torch.ops.mkldnn._convolution_pointwise(
-                x, self._packed, self.bias, self.padding, self.stride, self.dilation, self.groups,
-                "relu" if self.relu else "none", [], "",
+            layout = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            return torch.ops.mkldnn._convolution_pointwise.binary(
+                x, residual.to(dtype).contiguous(memory_format=layout), weight, bias, self.padding, self.stride,
+                self.dilation, self.groups, "add", None, "relu" if self.relu else None, [], "",
             )
         y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+        if residual is not None:
+            y = y + residual
         return F.relu(y) if self.relu else y
 
     def _apply(self, fn, recurse=True):
-        self._packed = None  # weights moved or converted: pack again on the next call
+        self._packed = {}  # weights moved or converted: pack again on the next call
         return super()._apply(fn, recurse)
 
     def __getstate__(self):  # copies and pickles carry the plain weight only
         state = self.__dict__.copy()
-        state["_packed"] = None
+        state["_packed"] = {}
         return state
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={tuple(self.weight.shape[2:])}, "
                 f"stride={tuple(self.stride)}, padding={tuple(self.padding)}, groups={self.groups}, relu={self.relu}")
+
+
+class FusedResidual(nn.Module):
+    """A residual block whose sum (and ReLU) run inside one of its convolutions.
+
+    ``on_shortcut=False``: ``conv(body(x), residual=x)``, the sum fused into the block's last convolution
+    (the up-projection of an Inception-ResNet block, the last pointwise convolution of an Xception
+    middle-flow block). ``on_shortcut=True``: ``conv(x, residual=body(x))``, the sum fused into the 1×1
+    shortcut convolution (Xception's reducing blocks).
+
+    Shapes: as the block it replaces.
+    """
+
+    def __init__(self, body: nn.Module, conv: DeployConv2d, *, on_shortcut: bool) -> None:
+        super().__init__()
+        self.body = body
+        self.conv = conv
+        self.on_shortcut = on_shortcut
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.on_shortcut:
+            return self.conv(x, residual=self.body(x))
+        return self.conv(self.body(x), residual=x)
+
+    def extra_repr(self) -> str:
+        return f"on_shortcut={self.on_shortcut}"
 
 
 def _deploy_conv(block: BasicConv2d) -> nn.Module:
@@ -203,7 +265,8 @@ class MergedInceptionModule(nn.Module):
             if kind == "direct":
                 outs.append(rest(direct[j]))
             elif kind == "pooled":
-                outs.append(rest(F.relu(self.pools[j](pooled[j]) + self.pool_biases[j])))
+                pooled_j = self.pools[j](pooled[j])
+                outs.append(rest(F.relu(pooled_j + self.pool_biases[j].to(pooled_j.dtype))))
             else:
                 outs.append(rest(x))
         return torch.cat(outs, dim=1)
@@ -232,6 +295,31 @@ def _replace_convs(parent: nn.Module) -> None:
             _replace_convs(child)
 
 
+def _fused_residual(block: nn.Module) -> FusedResidual | None:
+    """The fused form of a residual block whose convolutions are already :class:`DeployConv2d`."""
+    from .models.xception import XceptionBlock
+
+    if isinstance(block, ResidualInceptionBlock) and isinstance(block.up, DeployConv2d) and block.scale == 1.0:
+        block.up.relu = isinstance(block.act, nn.ReLU)
+        return FusedResidual(block.branches, block.up, on_shortcut=False)
+    if isinstance(block, XceptionBlock):
+        if isinstance(block.shortcut, DeployConv2d):
+            return FusedResidual(block.rep, block.shortcut, on_shortcut=True)
+        last = block.rep[-1]  # identity shortcut: the last separable convolution, (depthwise, pointwise)
+        if isinstance(block.shortcut, nn.Identity) and isinstance(last, nn.Sequential) and isinstance(last[-1], DeployConv2d):
+            body = nn.Sequential(*list(block.rep)[:-1], *list(last)[:-1])
+            return FusedResidual(body, last[-1], on_shortcut=False)
+    return None
+
+
+def _fuse_residuals(parent: nn.Module) -> None:
+    for name, child in list(parent.named_children()):
+        _fuse_residuals(child)
+        fused = _fused_residual(child)
+        if fused is not None:
+            setattr(parent, name, fused)
+
+
 def optimize_for_inference(model: nn.Module) -> nn.Module:
     """An equivalent eval-only copy of ``model`` for deployment (see the module docstring).
 
@@ -256,6 +344,7 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
             _fold_residual_scale(m)
     _merge_modules(deployed.features)
     _replace_convs(deployed)
+    _fuse_residuals(deployed.features)
     deployed.to(memory_format=torch.channels_last)
     deployed.requires_grad_(False)
     deployed.deployed = True

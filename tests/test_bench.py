@@ -33,6 +33,11 @@ def test_bench_tiny_run(tmp_path, capsys):
         ratios = entry["ratios"][f"{variant}/peer"]
         assert ratios["latency"] == pytest.approx(res["peer"]["latency_ms"] / res[variant]["latency_ms"])
         assert ratios["throughput"] == pytest.approx(res[variant]["throughput_img_s"] / res["peer"]["throughput_img_s"])
+    conv_only = res["deploy"]["conv_only_ms"]  # the deploy model's convolutions re-run alone, summed
+    assert conv_only > 0 and "conv_only_ms" not in res["ours"]
+    peer_batch_ms = 1000 * 2 / res["peer"]["throughput_img_s"]
+    assert entry["ratios"]["deploy/peer"]["ceiling"] == pytest.approx(peer_batch_ms / conv_only)
+    assert "ceiling" not in entry["ratios"]["ours/peer"]
     assert entry["ratios"]["ours/peer"]["train"] == pytest.approx(res["peer"]["train_step_ms"] / res["ours"]["train_step_ms"])
     text = md.read_text()
     assert "# Benchmarks" in text and "matrix-multiply rate" in text and "inception_v1_bn" in text

@@ -1,11 +1,14 @@
 """optimize_for_inference: the same function, less work, eval only."""
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
 from inception_zoo import create_model, list_models, optimize_for_inference
-from inception_zoo.deploy import DeployConv2d, MergedInceptionModule
+from inception_zoo.deploy import DeployConv2d, FusedResidual, MergedInceptionModule
+from inception_zoo.layers import ResidualInceptionBlock
 
 from helpers import close as _close
 from helpers import realistic as _realistic
@@ -40,22 +43,66 @@ def test_what_gets_merged():
     assert [k for k, _ in merged_7a.slots] == ["direct", "direct", "other"]  # the max pool stays
 
 
-def test_fused_and_plain_convolution_paths_agree():
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fused_and_plain_convolution_paths_agree(layout):
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 16, 3, padding=1, groups=2)
     fused = DeployConv2d(conv, relu=True)
-    x = torch.randn(2, 8, 9, 9)
-    expected = torch.relu(conv(x)).detach()
+    x = torch.randn(2, 8, 9, 9).contiguous(memory_format=layout)
+    residual = torch.randn(2, 16, 9, 9)
     with torch.no_grad():
+        expected = torch.relu(conv(x))
+        with_residual = torch.relu(conv(x) + residual)
         torch.testing.assert_close(fused(x), expected)  # oneDNN path on a CPU that has it
-        with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain path, autocast to bf16
-            assert fused(x).dtype == torch.bfloat16
-        torch.testing.assert_close(fused.double()(x.double()), expected.double(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fused(x, residual=residual), with_residual)  # the sum as a post-op
+        double = copy.deepcopy(fused).double()  # the plain path (oneDNN is used for float32/bfloat16 only)
+        assert double._onednn_dtype(x.double()) is None
+        torch.testing.assert_close(double(x.double()), expected.double(), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(double(x.double(), residual.double()), with_residual.double(), rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_runs_packed_bf16_convolutions():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, 3, padding=1)
+    fused = DeployConv2d(conv, relu=False)
+    x = torch.randn(2, 8, 9, 9)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = conv(x)
+        out = fused(x)
+        if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            assert fused._onednn_dtype(x) == torch.bfloat16
+            assert set(fused._packed) == {torch.bfloat16}  # packed once, reused by later calls
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
+@pytest.mark.parametrize("name", ["inception_resnet_v2", "xception"])
+def test_deploy_under_bf16_autocast_matches_the_plain_model(name):
+    torch.manual_seed(0)
+    model = _realistic(create_model(name))
+    deployed = optimize_for_inference(model)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            plain, fast = model(x), deployed(x)
+    assert fast.dtype == plain.dtype == torch.bfloat16
+    # bfloat16 keeps 8 bits of mantissa: both land within 2% of the float32 logits, and as close as each other
+    def error(y):
+        return ((y.float() - reference).norm() / reference.norm()).item()
+
+    assert error(fast) < 0.02 and error(fast) < 2 * error(plain) + 1e-3
+
+
+@pytest.mark.parametrize(("name", "blocks"), [("inception_resnet_v1", 20), ("inception_resnet_v2", 40), ("xception", 12)])
+def test_residual_sums_are_fused(name, blocks):
+    deployed = optimize_for_inference(create_model(name))
+    fused = [m for m in deployed.modules() if isinstance(m, FusedResidual)]
+    assert len(fused) == blocks  # every residual block of the network (paper: 5+10+5, 10+20+10, 3+8+1)
+    assert not any(isinstance(m, ResidualInceptionBlock) for m in deployed.modules())
 
 
 def test_deployed_model_is_eval_only_and_copies():
-    import copy
-
     deployed = optimize_for_inference(create_model("inception_v1_bn", aux_logits=True))
     with pytest.raises(RuntimeError, match="optimized for inference .* cannot be trained"):
         deployed.train()
