@@ -71,9 +71,24 @@ def test_bf16_autocast_runs_packed_bf16_convolutions():
         out = fused(x)
         if torch.ops.mkldnn._is_mkldnn_bf16_supported():
             assert fused._onednn_dtype(x) == torch.bfloat16
-            assert set(fused._packed) == {torch.bfloat16}  # packed once, reused by later calls
+            fused(x)
+            assert list(fused._packed) == [(torch.bfloat16, (2, 8, 9, 9))]  # packed once, reused by later calls
     assert out.dtype == expected.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
+
+
+def test_packed_weights_are_kept_per_input_shape():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(4, 8, (1, 7), padding=(0, 3))
+    fused = DeployConv2d(conv, relu=False)
+    shapes = [(1, 4, 6, 6), (8, 4, 6, 6), (1, 4, 6, 6), (2, 4, 5, 5)]
+    with torch.no_grad():
+        for shape in shapes:
+            x = torch.randn(shape)
+            torch.testing.assert_close(fused(x), conv(x))
+    if fused._onednn_dtype(x) is not None:
+        # the two most recently used: batch 1 (used again, so kept) and the newest; batch 8 was evicted
+        assert [key[1] for key in fused._packed] == [(1, 4, 6, 6), (2, 4, 5, 5)]
 
 
 @pytest.mark.parametrize("name", ["inception_resnet_v2", "xception"])
