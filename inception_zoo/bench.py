@@ -9,8 +9,10 @@ one process, the same architecture with the same weights on the same machine:
   per model so one measurement does not hide another; CUDA: ``max_memory_allocated``).
 
 After warm-up, the variants are measured in turn, ours / deploy / peer, with the order rotated every
-repeat so that drift of the machine (turbo, other load) falls on all of them alike; each figure is the
-median over the repeats. Ratios are peer time / our time (> 1: ours faster). The machine's own fp32
+repeat so that drift of the machine (turbo, other load) falls on all of them alike; one sample is as
+many forwards as fill about half a second (a quarter at batch 1), and each figure is the median over the
+repeats. Deploy mode's convolutions are also timed alone, in the same repeats, which gives the *ceiling*
+of deploy/peer: what it would be if nothing but the convolutions took time. Ratios are peer time / our time (> 1: ours faster). The machine's own fp32
 matrix-multiply rate (``torch.mm``, 2048×2048, same threads; the best reading, taken at the start and
 at the end) is measured too, and each model's achieved rate (2 × MACs × images/s) is reported as a
 fraction of it.
@@ -22,6 +24,7 @@ import argparse
 import copy
 import contextlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -42,6 +45,7 @@ VARIANTS = ("ours", "deploy", "peer")
 TARGETS = {"ours/peer": 1.0, "deploy/peer": 1.2, "deploy_matmul_fraction": 0.6}
 MATMUL_TARGET_MODELS = ("inception_v1_bn", "inception_v3")
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+SAMPLE_SECONDS = 0.5  # default length of one batch-N timing sample (batch 1: half); longer samples are steadier
 
 
 def _sync(device: str) -> None:
@@ -163,32 +167,36 @@ def _memory_probe(name: str, variant: str, args) -> None:
     print((_rss_kib("VmHWM") - base) / 1024)
 
 
-def _conv_only_seconds(model: nn.Module, x: torch.Tensor, repeats: int, device: str) -> float:
-    """Seconds per forward that the deploy model spends in its convolutions alone.
-
-    Every :class:`~inception_zoo.deploy.DeployConv2d` call of one forward is recorded with its arguments,
-    re-run alone (median of ``repeats``) and the times summed. Everything outside the convolutions
-    (pooling, concatenation, the head) counts as zero, and each input is warm in cache, so
-    ``peer time / this`` bounds what any fusion around these convolution kernels could reach against the
-    peer: the *ceiling* of deploy/peer.
-    """
+def _record_convs(model: nn.Module, x: torch.Tensor) -> list[Callable[[], object]]:
+    """Every :class:`~inception_zoo.deploy.DeployConv2d` call of one forward of ``model`` on ``x``, each as
+    a closure that repeats it on the same arguments."""
     from .deploy import DeployConv2d
 
-    calls = []
-    handles = [
-        m.register_forward_hook(lambda mod, a, kw, out: calls.append((mod, a, kw)), with_kwargs=True)
-        for m in model.modules() if isinstance(m, DeployConv2d)
-    ]
+    calls: list[Callable[[], object]] = []
+
+    def record(mod, a, kw, out):
+        calls.append(lambda: mod(*a, **kw))
+
+    handles = [m.register_forward_hook(record, with_kwargs=True) for m in model.modules() if isinstance(m, DeployConv2d)]
     try:
         model(x)
     finally:
         for h in handles:
             h.remove()
-    total = 0.0
-    for mod, a, kw in calls:
-        mod(*a, **kw)  # warm-up
-        total += statistics.median(_time(lambda m=mod, a=a, kw=kw: m(*a, **kw), 1, device) for _ in range(repeats))
-    return total
+    return calls
+
+
+def _conv_only_seconds(calls: Sequence[Callable[[], object]], device: str) -> float:
+    """Seconds the deploy model spends in its convolutions alone: the recorded calls, each timed on its
+    own, summed. Everything between them (pooling, concatenation, the head, Python) counts as zero, so
+    ``peer time / this`` bounds what any fusion around these convolution kernels could reach against the
+    peer: the *ceiling* of deploy/peer."""
+    return sum(_time(call, 1, device) for call in calls)
+
+
+def _iterations(fn: Callable[[], object], seconds: float, at_least: int, device: str) -> int:
+    """Calls per timing sample so that one sample lasts about ``seconds`` (short samples are noisy)."""
+    return max(at_least, math.ceil(seconds / _time(fn, 1, device)))
 
 
 def _size_of(name: str):
@@ -215,13 +223,22 @@ def _bench_model(name: str, args, progress) -> dict:
             for _ in range(2):
                 models[v](x1)
                 models[v](xn)
+        # as many forwards per sample as fill --sample-seconds (half that at batch 1), the peer's speed deciding
+        iters = {
+            "latency": _iterations(lambda: models["peer"](x1), args.sample_seconds / 2, args.latency_iters, args.device),
+            "throughput": _iterations(lambda: models["peer"](xn), args.sample_seconds, 1, args.device),
+        }
+        calls = _record_convs(models["deploy"], xn) if not args.compile else []
+        conv_only: list[float] = []
         for r in range(args.repeats):
             order = VARIANTS[r % 3:] + VARIANTS[: r % 3]
             for v in order:
-                times[v]["latency"].append(_time(lambda: models[v](x1), args.latency_iters, args.device))
-                times[v]["throughput"].append(_time(lambda: models[v](xn), 1, args.device))
+                times[v]["latency"].append(_time(lambda: models[v](x1), iters["latency"], args.device))
+                times[v]["throughput"].append(_time(lambda: models[v](xn), iters["throughput"], args.device))
+            if calls:  # in the same repeat as the others, so that drift of the machine cancels here too
+                conv_only.append(_conv_only_seconds(calls, args.device))
             progress.update(1)
-        conv_only = _conv_only_seconds(models["deploy"], xn, args.repeats, args.device) if not args.compile else None
+        del calls
 
     if args.train:
         train_models = {v: copy.deepcopy(models[v]) for v in ("ours", "peer")}
@@ -251,7 +268,7 @@ def _bench_model(name: str, args, progress) -> dict:
             results[v]["peak_memory_mb"] = _peak_memory_mb(name, v, args)
             progress.update(1)
 
-    results["deploy"]["conv_only_ms"] = conv_only * 1000 if conv_only is not None else None
+    results["deploy"]["conv_only_ms"] = statistics.median(conv_only) * 1000 if conv_only else None
 
     def ratio(a: str) -> dict:
         ours, peer = results[a], results["peer"]
@@ -272,6 +289,7 @@ def _bench_model(name: str, args, progress) -> dict:
         "peer": f"{layouts[0].source} {layouts[0].model}",
         "input_size": list(size),
         "macs": macs,
+        "iterations_per_sample": iters,
         "results": results,
         "ratios": {"ours/peer": ratio("ours"), "deploy/peer": ratio("deploy")},
     }
@@ -320,6 +338,7 @@ def run(args: argparse.Namespace) -> dict:
         "settings": {
             "batch_size": args.batch_size, "channels_last": args.channels_last, "compile": args.compile,
             "repeats": args.repeats, "latency_iters": args.latency_iters, "train": args.train,
+            "sample_seconds": args.sample_seconds,
         },
         "matmul_gflops": matmul_gflops(args.device),
         "runs": [],
@@ -370,8 +389,17 @@ def table(report: dict, fmt: str = "github") -> str:
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+def _paired_range(ours: dict, peer: dict) -> tuple[float, float]:
+    """Lowest and highest throughput ratio over the repeats, each repeat's ours and peer taken together
+    (they ran back to back), which shows how far one reading of the median can be trusted."""
+    pairs = zip(ours["samples"]["throughput"], peer["samples"]["throughput"])
+    ratios = [p / o for o, p in pairs]
+    return min(ratios), max(ratios)
+
+
 def targets(report: dict) -> list[list[str]]:
-    """Rows: model, target, measured, met? (only for a CPU fp32 run at batch 8 with channels_last)."""
+    """Rows: model, target, measured (median), per-repeat range, met?, ceiling (only for a CPU fp32 run at
+    batch 8 with channels_last)."""
     s = report["settings"]
     rows = []
     if report["machine"]["device"] != "cpu" or s["batch_size"] != 8 or not s["channels_last"]:
@@ -382,12 +410,13 @@ def targets(report: dict) -> list[list[str]]:
         for m in run_["models"]:
             for key in ("ours/peer", "deploy/peer"):
                 got = m["ratios"][key]["throughput"]
-                rows.append([m["model"], f"{key} throughput >= {TARGETS[key]}", f"{got:.2f}",
+                low, high = _paired_range(m["results"][key.split("/")[0]], m["results"]["peer"])
+                rows.append([m["model"], f"{key} throughput >= {TARGETS[key]}", f"{got:.2f}", f"{low:.2f}-{high:.2f}",
                              "yes" if got >= TARGETS[key] else "**no**", _fmt(m["ratios"][key].get("ceiling"))])
             if m["model"] in MATMUL_TARGET_MODELS:
                 got = m["results"]["deploy"]["matmul_fraction"]
                 goal = TARGETS["deploy_matmul_fraction"]
-                rows.append([m["model"], f"deploy >= {goal:.0%} of matmul rate", f"{got:.0%}",
+                rows.append([m["model"], f"deploy >= {goal:.0%} of matmul rate", f"{got:.0%}", "-",
                              "yes" if got >= goal else "**no**", "-"])
     return rows
 
@@ -414,7 +443,8 @@ def markdown(report: dict, command: str) -> str:
         "",
         f"Batch {s['batch_size']} for throughput, train step and memory; batch 1 for latency; channels_last "
         f"{'on' if s['channels_last'] else 'off'} on both sides; torch.compile {'on' if s['compile'] else 'off'}; "
-        f"{s['repeats']} repeats, alternating ours / deploy / peer; medians. Ratios are peer time / our time "
+        f"{s['repeats']} repeats, alternating ours / deploy / peer, each sample about {s['sample_seconds']} s of "
+        "forwards (half that at batch 1); medians. Ratios are peer time / our time "
         "(> 1: ours faster). *deploy* is `optimize_for_inference(model)` (eval only: no train step). "
         "GFLOP/s = 2 x MACs x images/s; *of matmul* compares it with the matrix-multiply rate above "
         "(oneDNN's convolution kernels can beat `torch.mm` on some CPUs, hence fractions above 100%).",
@@ -431,7 +461,9 @@ def markdown(report: dict, command: str) -> str:
                   "alone (each oneDNN convolution re-run in isolation on its recorded input, summed; pooling, "
                   "concatenation and the head counted as free). No fusion around these convolution kernels can "
                   "take deploy/peer above it; only doing fewer multiply-adds could.", "",
-                  tabulate(rows, headers=["model", "target", "measured", "met", "ceiling"], tablefmt="github",
+                  "*per repeat*: the lowest and highest ratio of single repeats (ours and the peer measured back "
+                  "to back); a target inside that range is a tie within this machine's noise.", "",
+                  tabulate(rows, headers=["model", "target", "measured", "per repeat", "met", "ceiling"], tablefmt="github",
                            disable_numparse=True), ""]
     return "\n".join(lines)
 
@@ -447,7 +479,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--models", default="*", metavar="PATTERN", help="fnmatch pattern (models with a peer)")
     parser.add_argument("--repeats", type=_positive, default=5)
     parser.add_argument("--latency-iters", type=_positive, default=3, metavar="K",
-                        help="batch-1 forwards per latency sample (default 3)")
+                        help="at least K batch-1 forwards per latency sample (default 3)")
+    parser.add_argument("--sample-seconds", type=_positive_float, default=SAMPLE_SECONDS, metavar="S",
+                        help=f"forwards per timing sample to fill about S seconds, half at batch 1 (default {SAMPLE_SECONDS})")
     parser.add_argument("--threads", type=_positive, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--no-train", dest="train", action="store_false", help="skip the train-step timing")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory probes")
@@ -456,6 +490,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--progress", action="store_true", default=None, help="force the progress bar")
     parser.add_argument("--memory-probe", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     return parser
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
 
 
 def _positive(text: str) -> int:

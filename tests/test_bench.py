@@ -11,6 +11,7 @@ from inception_zoo.cli import main
 def test_bench_tiny_run(tmp_path, capsys):
     out, md = tmp_path / "bench.json", tmp_path / "bench.md"
     argv = ["bench", "--models", "inception_v1_bn", "--repeats", "2", "--batch-size", "2", "--latency-iters", "1",
+            "--sample-seconds", "0.01",
             "--channels-last", "--json", str(out), "--markdown", str(md), "--threads", "2"]
     assert main(argv) == 0
     report = json.loads(out.read_text())
@@ -47,3 +48,26 @@ def test_bench_tiny_run(tmp_path, capsys):
 def test_bench_rejects_models_without_peer():
     with pytest.raises(SystemExit, match="no model with a peer matches 'inception_resnet_v1'"):
         main(["bench", "--models", "inception_resnet_v1", "--no-memory"])
+
+
+def test_targets_rows_show_median_per_repeat_range_and_ceiling():
+    from inception_zoo.bench import targets
+
+    def result(times, **extra):
+        return {"samples": {"throughput": times}, "matmul_fraction": 0.9, **extra}
+
+    entry = {
+        "model": "inception_v3",
+        "results": {"ours": result([100.0, 110.0]), "deploy": result([80.0, 90.0]), "peer": result([105.0, 99.0])},
+        "ratios": {"ours/peer": {"throughput": 0.97}, "deploy/peer": {"throughput": 1.22, "ceiling": 1.3}},
+    }
+    report = {"machine": {"device": "cpu"}, "settings": {"batch_size": 8, "channels_last": True},
+              "runs": [{"dtype": "fp32", "models": [entry]}, {"dtype": "bf16", "models": [entry]}]}
+    rows = targets(report)
+    assert rows == [  # fp32 only; per repeat: 105/100, 99/110 and 105/80, 99/90
+        ["inception_v3", "ours/peer throughput >= 1.0", "0.97", "0.90-1.05", "**no**", "-"],
+        ["inception_v3", "deploy/peer throughput >= 1.2", "1.22", "1.10-1.31", "yes", "1.30"],
+        ["inception_v3", "deploy >= 60% of matmul rate", "90%", "-", "yes", "-"],
+    ]
+    report["settings"]["batch_size"] = 4
+    assert targets(report) == []  # the targets are defined at batch 8
