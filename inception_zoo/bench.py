@@ -27,6 +27,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -372,7 +373,7 @@ def table(report: dict, fmt: str = "github") -> str:
     from tabulate import tabulate
 
     headers = ["dtype", "model", "variant", "latency b1 (ms)", "images/s", "train step (ms)", "peak mem (MB)",
-               "GFLOP/s", "of matmul", "vs peer: latency", "throughput", "train"]
+               "GFLOP/s", "of matmul", "vs peer: latency", "throughput", "train", "ceiling"]
     rows = []
     for run_ in report["runs"]:
         for m in run_["models"]:
@@ -384,7 +385,7 @@ def table(report: dict, fmt: str = "github") -> str:
                     _fmt(r["throughput_img_s"], ".1f"), _fmt(r["train_step_ms"], ".0f"),
                     _fmt(r.get("peak_memory_mb"), ".0f"), _fmt(r["achieved_gflops"], ".0f"),
                     _fmt(100 * r["matmul_fraction"], ".0f") + "%", _fmt(ratio.get("latency")),
-                    _fmt(ratio.get("throughput")), _fmt(ratio.get("train")),
+                    _fmt(ratio.get("throughput")), _fmt(ratio.get("train")), _fmt(ratio.get("ceiling")),
                 ])
     return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
 
@@ -446,8 +447,10 @@ def markdown(report: dict, command: str) -> str:
         f"{s['repeats']} repeats, alternating ours / deploy / peer, each sample about {s['sample_seconds']} s of "
         "forwards (half that at batch 1); medians. Ratios are peer time / our time "
         "(> 1: ours faster). *deploy* is `optimize_for_inference(model)` (eval only: no train step). "
-        "GFLOP/s = 2 x MACs x images/s; *of matmul* compares it with the matrix-multiply rate above "
-        "(oneDNN's convolution kernels can beat `torch.mm` on some CPUs, hence fractions above 100%).",
+        "GFLOP/s = 2 x MACs x images/s; *of matmul* compares it with the fp32 matrix-multiply rate above, "
+        "so bf16 rows, whose multiply-adds run at up to twice the fp32 rate, go above 100%, and so can fp32 "
+        "rows where oneDNN's convolution kernels beat `torch.mm`. *ceiling* (deploy rows): deploy/peer "
+        "throughput if nothing but deploy mode's convolutions took time (see the targets below).",
         "",
         "## Results",
         "",
@@ -473,8 +476,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--batch-size", type=_positive, default=8, metavar="N")
     parser.add_argument("--channels-last", action="store_true", help="channels_last weights and inputs, both sides")
-    parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["fp32"],
-                        help="fp32, or autocast to bf16 / fp16; several run one after the other")
+    parser.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=None,
+                        help="fp32, or autocast to bf16 / fp16; several run one after the other "
+                             "(default: fp32 on cpu, fp16 on cuda)")
     parser.add_argument("--compile", action="store_true", help="torch.compile every variant")
     parser.add_argument("--models", default="*", metavar="PATTERN", help="fnmatch pattern (models with a peer)")
     parser.add_argument("--repeats", type=_positive, default=5)
@@ -497,36 +501,58 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text}")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
+def _check_writable(option: str, path: str) -> None:
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise SystemExit(f"inception-zoo bench: {option} {path}: folder {folder} does not exist or is not writable")
+
+
 def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    args = args or build_parser().parse_args(argv)
+    """Command line entry (``inception-zoo bench``, ``benchmarks/compare.py``). ``argv``: the options
+    after ``bench`` (default ``sys.argv[1:]``); or ``args`` already parsed, with ``args.argv`` those
+    options, as the ``inception-zoo`` command passes them. Returns the exit status."""
+    if args is None:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser().parse_args(argv)
+        args.argv = argv
+    if args.dtype is None:
+        args.dtype = ["fp16"] if args.device == "cuda" else ["fp32"]  # on a GPU the default is AMP
     if args.memory_probe:
         if args.threads:
             torch.set_num_threads(args.threads)
         args.dtype_now = args.dtype[0]
         _memory_probe(*args.memory_probe, args)
         return 0
-    if args.device == "cuda" and args.dtype == ["fp32"]:
-        args.dtype = ["fp16"]  # on a GPU the benchmark runs with AMP
+    _check_writable("--json", args.json)  # before the long part
+    if args.markdown:
+        _check_writable("--markdown", args.markdown)
     report = run(args)
     print(table(report))
-    Path(args.json).write_text(json.dumps(report, indent=1))
-    print(f"wrote {args.json}")
-    if args.markdown:
-        command = "inception-zoo bench " + " ".join(sys.argv[2:] if argv is None else argv)
-        Path(args.markdown).write_text(markdown(report, command.strip()) + "\n")
-        print(f"wrote {args.markdown}")
+    try:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
+        if args.markdown:
+            command = "inception-zoo bench " + shlex.join(getattr(args, "argv", []))
+            Path(args.markdown).write_text(markdown(report, command.strip()) + "\n")
+            print(f"wrote {args.markdown}")
+    except OSError as e:
+        print(f"inception-zoo bench: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if args.command == "bench":  # the options as given, for the report's command line
+        args.argv = argv[argv.index("bench") + 1:]
     try:
         return args.func(args)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as Unix tools do

@@ -66,6 +66,11 @@ def _onednn_bf16_ready() -> bool:
     return _onednn_ready() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
+def _version(t: torch.Tensor) -> int:
+    """The tensor's in-place modification counter (0 for inference-mode tensors, which cannot change)."""
+    return 0 if t.is_inference() else t._version
+
+
 class DeployConv2d(nn.Module):
     """A convolution, an optional residual sum and an optional ReLU, for inference:
     ``relu(conv(x) + residual)``.
@@ -74,8 +79,10 @@ class DeployConv2d(nn.Module):
     (post-ops) and the weight is reordered once into oneDNN's blocked layout (a plain convolution repeats
     that reorder at every call). It does so in float32, and in bfloat16 under CPU autocast to bfloat16 (or
     for bfloat16 weights and input), with a bfloat16 copy of the weight packed once instead of cast at every
-    call. Elsewhere (GPU, float16, compilation, scripting) it is ``F.conv2d``, the sum and ``F.relu``. All
-    paths compute the same function. Weights are frozen (no gradient).
+    call. Elsewhere (GPU, float16, ``torch.compile``/``torch.export``/tracing, or while autograd records a
+    gradient, e.g. of the input) it is ``F.conv2d``, the sum and ``F.relu``. All paths compute the same
+    function. Weights are frozen (``requires_grad=False``); a deployed model cannot be ``torch.jit.script``-ed
+    (trace or export it instead).
 
     Shapes: x as for the wrapped :class:`torch.nn.Conv2d`; ``residual``, if given, the shape of the output.
     Output dtype: as the wrapped convolution's under the same autocast state.
@@ -94,11 +101,18 @@ class DeployConv2d(nn.Module):
         self.groups = conv.groups
         self.relu = relu
         self._packed: dict[tuple[torch.dtype, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor | None]] = {}
+        self._packed_from: tuple = ()
 
-    def _onednn_dtype(self, x: torch.Tensor) -> torch.dtype | None:
-        """The dtype of the oneDNN call for this input, or None for the plain path."""
+    def _onednn_dtype(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.dtype | None:
+        """The dtype of the oneDNN call for this input, or None for the plain path (which autograd can
+        differentiate: taken whenever a gradient is being recorded, e.g. for a saliency map)."""
+        recording = torch.is_grad_enabled() and (
+            x.requires_grad or self.weight.requires_grad
+            or (self.bias is not None and self.bias.requires_grad)
+            or (residual is not None and residual.requires_grad)
+        )
         if (
-            x.device.type != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing()
+            recording or x.device.type != "cpu" or torch.compiler.is_compiling() or torch.jit.is_tracing()
             or torch.jit.is_scripting() or not _onednn_ready()
         ):
             return None
@@ -116,8 +130,13 @@ class DeployConv2d(nn.Module):
 
         oneDNN chooses the layout for the shape it is given, and a weight packed for batch 1 can run
         several times slower at batch 8 (measured: a bfloat16 1×7 convolution, 14 ms against 3 ms), so
-        packs are kept per input shape: the last :attr:`PACKED_SHAPES` of them.
+        packs are kept per input shape: the last :attr:`PACKED_SHAPES` of them. They are dropped when the
+        weight or bias changes (``load_state_dict``, an in-place edit, a new tensor): each pack records the
+        storage and version counter of the tensors it was made from.
         """
+        source = tuple((t.data_ptr(), _version(t)) for t in (self.weight, self.bias) if t is not None)
+        if self._packed_from != source:
+            self._packed, self._packed_from = {}, source
         key = (dtype, tuple(x.shape))
         packed = self._packed.pop(key, None)
         if packed is None:
@@ -126,12 +145,12 @@ class DeployConv2d(nn.Module):
             )
             packed = (weight, None if self.bias is None else self.bias.to(dtype))
             while len(self._packed) >= self.PACKED_SHAPES:
-                self._packed.pop(next(iter(self._packed)))  # the least recently used
+                self._packed.pop(next(iter(self._packed)), None)  # the least recently used
         self._packed[key] = packed  # (re)inserted last: most recently used
         return packed
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
-        dtype = self._onednn_dtype(x)
+        dtype = self._onednn_dtype(x, residual)
         if dtype is not None:
             weight, bias = self._pack(dtype, x)
             x = x.to(dtype)
@@ -151,12 +170,12 @@ class DeployConv2d(nn.Module):
         return F.relu(y) if self.relu else y
 
     def _apply(self, fn, recurse=True):
-        self._packed = {}  # weights moved or converted: pack again on the next call
+        self._packed, self._packed_from = {}, ()  # weights moved or converted: pack again on the next call
         return super()._apply(fn, recurse)
 
     def __getstate__(self):  # copies and pickles carry the plain weight only
         state = self.__dict__.copy()
-        state["_packed"] = {}
+        state["_packed"], state["_packed_from"] = {}, ()
         return state
 
     def extra_repr(self) -> str:
@@ -340,10 +359,15 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
     Input (B, in_chans, H, W) in any memory format; output as the original model's in eval mode.
 
     Raises:
-        TypeError: if ``model`` is not an inception_zoo model.
+        TypeError: if ``model`` is not an inception_zoo classifier (nor for a ``features_only`` extractor:
+            deploy the classifier and call its ``forward_features``).
     """
+    from .features import FeatureExtractor
     from .models.base import InceptionNet
 
+    if isinstance(model, FeatureExtractor):
+        raise TypeError("optimize_for_inference expects an inception_zoo classifier; features_only extractors "
+                        "are not supported (deploy the classifier and call forward_features on it)")
     if not isinstance(model, InceptionNet):
         raise TypeError(f"optimize_for_inference expects an inception_zoo model, got {type(model).__name__}")
     deployed = copy.deepcopy(model).eval()

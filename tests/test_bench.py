@@ -41,8 +41,31 @@ def test_bench_tiny_run(tmp_path, capsys):
     assert "ceiling" not in entry["ratios"]["ours/peer"]
     assert entry["ratios"]["ours/peer"]["train"] == pytest.approx(res["peer"]["train_step_ms"] / res["ours"]["train_step_ms"])
     text = md.read_text()
+    assert "Command: `inception-zoo bench --models inception_v1_bn --repeats 2 --batch-size 2" in text
     assert "# Benchmarks" in text and "matrix-multiply rate" in text and "inception_v1_bn" in text
     assert "| fp32" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--sample-seconds", "inf"], "must be a positive, finite number of seconds, got inf"),
+    (["--batch-size", "abc"], "must be a positive integer, got 'abc'"),
+    (["--repeats", "0"], "must be a positive integer, got 0"),
+])
+def test_bench_option_errors_are_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", *argv])
+    assert message in capsys.readouterr().err
+
+
+def test_bench_checks_output_folders_before_measuring(tmp_path):
+    from inception_zoo import bench
+
+    missing = tmp_path / "no" / "such" / "report.json"
+    with pytest.raises(SystemExit, match="--json .* does not exist or is not writable"):
+        bench.main(["--models", "inception_v1_bn", "--json", str(missing)])  # benchmarks/compare.py's entry
+    with pytest.raises(SystemExit, match="--markdown .* does not exist or is not writable"):
+        main(["bench", "--json", str(tmp_path / "ok.json"), "--markdown", str(missing)])
+    assert not (tmp_path / "ok.json").exists()
 
 
 def test_bench_rejects_models_without_peer():

@@ -128,3 +128,35 @@ def test_deployed_model_is_eval_only_and_copies():
         torch.testing.assert_close(copy.deepcopy(deployed)(x), deployed(x))
     with pytest.raises(TypeError, match="expects an inception_zoo model"):
         optimize_for_inference(nn.Conv2d(3, 3, 1))
+
+
+def test_new_weights_take_effect_after_packing():
+    torch.manual_seed(0)
+    first, second = (optimize_for_inference(create_model("inception_v1_bn")) for _ in range(2))
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        first(x)  # packs the first model's weights for oneDNN
+        first.load_state_dict(second.state_dict())
+        torch.testing.assert_close(first(x), second(x))
+        first.load_state_dict(second.state_dict(), assign=True)
+        torch.testing.assert_close(first(x), second(x))
+        before = first(x)
+        conv = next(m for m in first.modules() if isinstance(m, DeployConv2d))
+        conv.weight.zero_()  # an in-place edit
+        assert not torch.allclose(first(x), before)
+
+
+def test_input_gradients_flow_through_a_deployed_model():
+    torch.manual_seed(0)
+    model = _realistic(create_model("inception_resnet_v1"))
+    deployed = optimize_for_inference(model)
+    x = torch.randn(1, 3, 75, 75, requires_grad=True)
+    reference = x.detach().clone().requires_grad_(True)
+    deployed(x)[0, 3].backward()  # the plain convolutions run while autograd records
+    model(reference)[0, 3].backward()
+    torch.testing.assert_close(x.grad, reference.grad, rtol=1e-3, atol=1e-6)
+
+
+def test_features_only_extractors_are_refused_clearly():
+    with pytest.raises(TypeError, match="features_only extractors are not supported"):
+        optimize_for_inference(create_model("inception_v1_bn", features_only=True))
