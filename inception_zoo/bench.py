@@ -12,10 +12,10 @@ After warm-up, the variants are measured in turn, ours / deploy / peer, with the
 repeat so that drift of the machine (turbo, other load) falls on all of them alike; one sample is as
 many forwards as fill about half a second (a quarter at batch 1), and each figure is the median over the
 repeats. Deploy mode's convolutions are also timed alone, in the same repeats, which gives the *ceiling*
-of deploy/peer: what it would be if nothing but the convolutions took time. Ratios are peer time / our time (> 1: ours faster). The machine's own fp32
-matrix-multiply rate (``torch.mm``, 2048×2048, same threads; the best reading, taken at the start and
-at the end) is measured too, and each model's achieved rate (2 × MACs × images/s) is reported as a
-fraction of it.
+of deploy/peer: what it would be if nothing but the convolutions took time. Ratios are peer time / our
+time (> 1: ours faster). The machine's own fp32 matrix-multiply rate (``torch.mm``, 2048×2048, same
+threads; the best reading, taken at the start and at the end) is measured too, and each model's
+achieved rate (2 × MACs × images/s) is reported as a fraction of it.
 """
 
 from __future__ import annotations

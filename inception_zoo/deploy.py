@@ -26,6 +26,7 @@ model). The result is eval-only: ``train()`` raises, and auxiliary heads are dro
 from __future__ import annotations
 
 import copy
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -58,10 +59,13 @@ def fold_batchnorm(block: BasicConv2d) -> None:
     block.bn = nn.Identity()
 
 
+@functools.cache
 def _onednn_ready() -> bool:
+    """oneDNN's fused convolution is available (fixed for the process: asked once, not per convolution)."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
 
 
+@functools.cache
 def _onednn_bf16_ready() -> bool:
     return _onednn_ready() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
