@@ -2,19 +2,26 @@
 
 from . import models  # noqa: F401  (registers every model)
 from .deploy import optimize_for_inference
+from .factory import create_model
 from .losses import InceptionLoss
-from .models.base import InceptionNet, InceptionOutputs
+from .models import InceptionNet, InceptionOutputs
+from .records import ModelRecord, Paper, Peer, Recipe
+from .registry import UnknownModelError, get_record, is_model, list_models, list_records, register_model
 from .weights import CheckpointError, CheckpointNotFoundError, load_pretrained, save_weights
-from .registry import UnknownModelError, create_model, is_model, list_models, register_alias, register_model
 
 __version__ = "0.1.0"
 __all__ = [
     "create_model",
     "list_models",
+    "list_records",
+    "get_record",
     "register_model",
-    "register_alias",
     "is_model",
     "UnknownModelError",
+    "ModelRecord",
+    "Paper",
+    "Peer",
+    "Recipe",
     "InceptionNet",
     "InceptionOutputs",
     "InceptionLoss",

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .registry import create_model, list_models
+from .factory import create_model
+from .registry import get_record, list_models
 
 __all__ = [
     "count_params",
@@ -159,24 +160,27 @@ class ModelStats:
     peer_macs: int | None = None
 
 
-def model_stats(name: str, *, activations: bool = False, peers: bool = False) -> ModelStats:
-    """Build ``name`` at its defaults (1000 classes, no auxiliary heads) and count it; with ``peers``, also
-    build and count the peer implementation (torchvision / timm / pytorchcv) where one exists."""
-    model = create_model(name)
+def model_stats(
+    name: str, *, activations: bool = False, peers: bool = False, model: nn.Module | None = None
+) -> ModelStats:
+    """Build ``name`` at its defaults (1000 classes, no auxiliary heads; or take ``model``, built so) and
+    count it; with ``peers``, also build and count the record's first peer implementation (torchvision /
+    timm / pytorchcv) where one exists."""
+    model = create_model(name) if model is None else model
     cfg = model.default_cfg
     extra = {}
     if activations:
         extra["activations"] = count_activations(model)
     if peers:
-        from .weights import PEERS
+        from .weights.sources import build_peer
 
-        layouts = PEERS.get(name, ())
-        if layouts:
+        peers = get_record(name).peers
+        if peers:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                peer = layouts[0].build(False)
+                peer = build_peer(peers[0])
             extra.update(
-                peer=", ".join(f"{p.source} {p.model}" for p in layouts),
+                peer=", ".join(f"{p.source} {p.model}" for p in peers),
                 peer_params=count_params(peer),
                 peer_macs=count_macs(peer, tuple(cfg["input_size"])),
             )

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("dst", metavar="DST", help="output path, ending in .safetensors")
     convert.add_argument("--model", required=True, metavar="NAME", help="our model name (see 'inception-zoo list')")
     convert.add_argument(
-        "--source", default="auto", choices=["auto", "ours", "torchvision", "timm", "pytorchcv"],
+        "--source", default="auto", choices=["auto", "ours", "legacy", "torchvision", "timm", "pytorchcv"],
         help="the checkpoint's layout (default: detected from its keys)",
     )
     convert.set_defaults(func=_convert)
@@ -164,8 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    if args.command == "bench":  # the options as given, for the report's command line
-        args.argv = argv[argv.index("bench") + 1:]
     try:
         return args.func(args)
     except BrokenPipeError:  # e.g. piped into `head`: stop quietly, as Unix tools do

@@ -1,5 +1,6 @@
-"""The timm-grade model surface over every registered model: heads, features, checkpointing, channels,
-determinism, export paths and timm's data pipeline."""
+"""The timm-grade model surface: heads, features, checkpointing, channels, determinism, export paths and
+timm's data pipeline. What depends on the layout (feature maps, heads per width) runs for every model;
+what does not runs for one model per block type."""
 
 import warnings
 
@@ -7,14 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from inception_zoo import create_model, list_models
+from inception_zoo import create_model, get_record, list_models
 from inception_zoo.layers import POOL_TYPES
+from inception_zoo.models import FeatureExtractor
 
 from helpers import close as _close
 
 MODELS = list_models()
-AUX = {"inception_v1": 2, "inception_v1_bn": 2, "inception_v3": 1}
+AUX = {name: len(get_record(name).aux_heads) for name in MODELS if get_record(name).aux_heads}
 SMALL = 96  # at or above every model's minimum input size
+# One model per block type, for the properties that do not depend on the layout: LRN and aux heads
+# without BN (v1), "same" max pooling (BN-Inception), factorized convolutions in both orders and nested
+# modules (v3), residual Inception blocks (Inception-ResNet), separable convolutions and Xception blocks.
+REPRESENTATIVES = ["inception_v1", "bn_inception", "inception_v3", "inception_resnet_v1", "xception"]
 
 
 def _x(model, batch=2, size=SMALL):
@@ -23,8 +29,8 @@ def _x(model, batch=2, size=SMALL):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_forward_features_and_head(name):
-    model = create_model(name).eval()
+def test_forward_features_and_head(name, built):
+    model = built(name)
     x = _x(model)
     with torch.no_grad():
         feats = model.forward_features(x)
@@ -34,9 +40,9 @@ def test_forward_features_and_head(name):
     assert model.get_classifier() is model.head.fc and model.get_classifier().out_features == model.num_classes
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_global_pool_variants_and_reset_classifier(name):
-    model = create_model(name, aux_logits=name in AUX).eval()
+@pytest.mark.parametrize("name", ["inception_v3", "xception_cifar"])
+def test_global_pool_variants_and_reset_classifier(name, fresh):
+    model = fresh(name, aux_logits=name in AUX).eval()
     x = _x(model)
     for pool in ("avg", "max", "avgmax", "catavgmax"):
         model.reset_classifier(7, global_pool=pool)
@@ -45,7 +51,7 @@ def test_global_pool_variants_and_reset_classifier(name):
         with torch.no_grad():
             assert model(x).shape == (2, 7)
             assert model.forward_head(model.forward_features(x), pre_logits=True).shape == (2, model.num_features * mult)
-    assert create_model(name, global_pool="max").head.global_pool.pool_type == "max"
+    assert create_model("inception_v1_bn", global_pool="max").head.global_pool.pool_type == "max"
     if name in AUX:  # the auxiliary heads follow the new number of classes
         model.train()
         out = model(_x(model))
@@ -76,8 +82,8 @@ def test_head_bad_input():
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_features_only(name):
-    model = create_model(name, features_only=True).eval()
+def test_features_only(name, built):
+    model = FeatureExtractor(built(name)).eval()
     info = model.feature_info
     expected = [1, 2, 4] if name.startswith("inception_v1_cifar") else [2, 4, 8, 16, 32]
     assert info.reduction() == expected
@@ -89,10 +95,9 @@ def test_features_only(name):
     for m, r in zip(maps, info.reduction()):  # each map is about input / reduction
         assert abs(m.shape[-1] - size / r) <= size / r / 2 + 3
     assert not hasattr(model, "head")
-    full = create_model(name).state_dict()
-    assert all(torch.equal(v, full[k]) or True for k, v in model.state_dict().items() if k in full)
+    full = built(name).state_dict()
     assert set(model.state_dict()) <= set(full)  # same parameter names as the full model
-    sub = create_model(name, features_only=True, out_indices=(1, -1)).eval()
+    sub = FeatureExtractor(built(name), out_indices=(1, -1)).eval()
     assert sub.feature_info.reduction() == [expected[1], expected[-1]]
     with torch.no_grad():
         assert [m.shape[1] for m in sub(x)] == [info.channels()[1], info.channels()[-1]]
@@ -106,15 +111,16 @@ def test_features_only_bad_input():
         create_model("inception_v1_cifar", features_only=True, out_indices=(3,))
     with pytest.raises(ValueError, match="out_indices selects feature maps; it needs features_only=True"):
         create_model("inception_v3", out_indices=(1, 2))
-    model = create_model("inception_v3", features_only=True).eval()
+    model = create_model("inception_v3", features_only=True, out_indices=(0,)).eval()
+    assert model.feature_info.reduction() == [2]
     with pytest.raises(ValueError, match=r"inception_v3 expects a \(B, 3, H, W\) tensor"):
         model(torch.randn(1, 1, 96, 96))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_grad_checkpointing_gives_the_same_gradients(name):
+@pytest.mark.parametrize("name", ["inception_v3", "inception_resnet_v1"])
+def test_grad_checkpointing_gives_the_same_gradients(name, fresh):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=5, drop_rate=0.0, aux_logits=False).train()
+    model = fresh(name, num_classes=5, drop_rate=0.0).train()
     x, y = _x(model), torch.tensor([1, 3])
     grads = []
     for enable in (False, True):
@@ -127,7 +133,7 @@ def test_grad_checkpointing_gives_the_same_gradients(name):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ["inception_v1_bn", "xception_cifar"])
 @pytest.mark.parametrize("in_chans", [1, 4])
 def test_other_input_channels(name, in_chans):
     model = create_model(name, in_chans=in_chans, num_classes=3).eval()
@@ -136,7 +142,7 @@ def test_other_input_channels(name, in_chans):
     assert model.default_cfg["input_size"][0] == in_chans and len(model.default_cfg["mean"]) == in_chans
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", ["inception_v1_bn"])
 def test_deterministic_construction(name):
     torch.manual_seed(11)
     a = create_model(name).state_dict()
@@ -145,9 +151,9 @@ def test_deterministic_construction(name):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torchscript(name):
-    model = create_model(name, aux_logits=name in AUX).eval()
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_torchscript(name, built):
+    model = built(name, aux_logits=name in AUX)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notice
         scripted = torch.jit.script(model)
@@ -156,19 +162,19 @@ def test_torchscript(name):
         assert _close(scripted(x), model(x))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_export(name):
-    model = create_model(name).eval()
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_torch_export(name, built):
+    model = built(name)
     x = _x(model)
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
         assert _close(exported.module()(x), model(x))
 
 
-@pytest.mark.parametrize("name", MODELS)
-def test_onnx_dynamic_batch_in_onnxruntime(name, tmp_path):
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_onnx_dynamic_batch_in_onnxruntime(name, tmp_path, built):
     ort = pytest.importorskip("onnxruntime")
-    model = create_model(name).eval()
+    model = built(name)
     path = tmp_path / f"{name}.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -185,10 +191,10 @@ def test_onnx_dynamic_batch_in_onnxruntime(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", MODELS)
-def test_torch_compile(name):
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_torch_compile(name, built):
     torch._dynamo.reset()  # every model shares InceptionNet.forward: start each from dynamo's clean slate
-    model = create_model(name).eval()
+    model = built(name)
     compiled = torch.compile(model, fullgraph=True, backend="eager")  # dynamo capture, no graph break
     x = _x(model)
     with torch.no_grad():
@@ -196,18 +202,25 @@ def test_torch_compile(name):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_timm_data_config_and_transform_on_a_real_image(name):
+def test_timm_data_config(name, built):
+    import timm.data
+
+    config = timm.data.resolve_data_config({}, model=built(name))
+    record = get_record(name)
+    assert config["input_size"] == record.input_size and config["crop_pct"] == record.crop_pct
+    assert config["mean"] == record.mean and config["std"] == record.std
+    assert config["interpolation"] == record.interpolation
+
+
+@pytest.mark.parametrize("name", ["inception_v1_bn", "xception_cifar"])
+def test_timm_transform_on_a_real_image(name, built):
     import timm.data
     from PIL import Image
     from sklearn.datasets import load_sample_image
 
-    model = create_model(name).eval()
-    config = timm.data.resolve_data_config({}, model=model)
+    model = built(name)
     cfg = model.default_cfg
-    assert config["input_size"] == cfg["input_size"] and config["crop_pct"] == cfg["crop_pct"]
-    assert config["mean"] == cfg["mean"] and config["std"] == cfg["std"]
-    assert config["interpolation"] == cfg["interpolation"]
-    transform = timm.data.create_transform(**config)
+    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
     image = Image.fromarray(load_sample_image("china.jpg"))  # a real photograph shipped with scikit-learn
     x = transform(image).unsqueeze(0)
     assert tuple(x.shape[1:]) == cfg["input_size"]

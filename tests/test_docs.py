@@ -1,73 +1,91 @@
-"""The generated docs: fresh, quiet, adding up, and matching the papers and a second counter."""
+"""The generated docs: every table recomputed and compared with what is committed (the plots draw these
+tables' figures), the counts adding up, matching the papers, the peers and a second counter."""
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import inception_zoo.docs
-from inception_zoo import create_model, list_models
-from inception_zoo.analysis import count_macs, count_params, stage_breakdown
+import inception_zoo.docs as docs
+from inception_zoo import create_model, list_models, list_records
+from inception_zoo.analysis import count_params, stage_breakdown
 
 ROOT = Path(__file__).parents[1]
+STALE = "stale docs: run `inception-zoo docs` and commit the result"
 
 
-def _generated_files(docs: Path) -> dict[str, bytes]:
-    files = {"models.md": (docs / "models.md").read_bytes()}
-    for folder in inception_zoo.docs.GENERATED_DIRS:
-        files.update({f"{folder}/{p.name}": p.read_bytes() for p in sorted((docs / folder).iterdir())})
-    return files
+def _table_rows(markdown: str) -> dict[str, list[str]]:
+    """A GitHub markdown table's rows as cells, keyed by the first cell (links reduced to their text)."""
+    rows = {}
+    for line in markdown.splitlines():
+        if not line.startswith("|") or set(line) <= set("|-: "):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells[0] = cells[0].split("](")[0].lstrip("[")
+        rows[cells[0]] = cells
+    return rows
 
 
-def _readme_block(readme: Path) -> str:
-    text = readme.read_text()
-    return text.split(inception_zoo.docs.README_BEGIN, 1)[1].split(inception_zoo.docs.README_END, 1)[0]
+@pytest.mark.parametrize("name", list_models())
+def test_model_docs_are_fresh_and_add_up(name):
+    """What CI checks per model: its page, its rows of docs/models.md and of the README are what the
+    generator writes today; its per-stage rows add up; its peer counts the same; fvcore agrees with
+    torch's FlopCounterMode (2 x MACs = FLOPs within 1%)."""
+    fresh = docs.collect(name)
+    stats, rows = fresh.stats, fresh.rows
+    page = (ROOT / "docs" / "models" / f"{name}.md").read_text(encoding="utf-8")
+    assert page == docs.model_page(name, stats, rows, fresh.cfg), STALE
+    assert (ROOT / "docs" / "img" / f"{name}_stages.png").is_file(), STALE
+    expected = _table_rows(docs.summary_table([stats]))[name]
+    assert _table_rows((ROOT / "docs" / "models.md").read_text())[name] == expected, STALE
+    assert _table_rows(docs.read_block(ROOT / "README.md", "models"))[name] == expected, STALE
+
+    model = create_model(name).eval()
+    assert sum(r.params for r in rows) == count_params(model) == stats.params
+    assert sum(r.macs for r in rows) == stats.macs  # stage rows and total from two separate traces
+    if stats.peer:  # the same network in torchvision / timm / pytorchcv
+        assert (stats.peer_params, stats.peer_macs) == (stats.params, stats.macs)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(1, *model.default_cfg["input_size"]))
+    torch_flops = counter.get_total_flops()
+    if abs(2 * stats.macs - torch_flops) > 0.01 * torch_flops:
+        ops = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
+        pytest.fail(f"{name}: 2 x fvcore = {2 * stats.macs:,}, FlopCounterMode = {torch_flops:,}; torch by op: {ops}")
 
 
-@pytest.mark.slow
-def test_committed_docs_are_fresh_and_generation_is_quiet(tmp_path):
-    """What CI checks: regenerating the docs changes nothing that is committed (run `inception-zoo docs`)."""
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
-    cmd = [sys.executable, "-m", "inception_zoo", "docs", "--out", str(tmp_path / "docs"), "--readme",
-           str(tmp_path / "README.md")]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", "fvcore or tracer warnings leaked to the terminal"
-    fresh, committed = _generated_files(tmp_path / "docs"), _generated_files(ROOT / "docs")
-    assert sorted(fresh) == sorted(committed), "docs/ has missing or extra generated files: run `inception-zoo docs`"
-    stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert not stale, f"stale docs: {stale}; run `inception-zoo docs` and commit the result"
-    assert _readme_block(tmp_path / "README.md") == _readme_block(ROOT / "README.md"), "README's table is stale"
+def test_docs_hold_exactly_the_registered_models():
+    names = list_models()
+    assert sorted(p.stem for p in (ROOT / "docs" / "models").glob("*.md")) == names, STALE
+    assert sorted(_table_rows((ROOT / "docs" / "models.md").read_text())) == sorted(names + ["model"]), STALE
+    assert sorted(_table_rows(docs.read_block(ROOT / "README.md", "models"))) == sorted(names + ["model"]), STALE
+    assert docs.read_block(ROOT / "README.md", "zoo") == docs.zoo_table(list_records()), STALE
+    pngs = {p.name for p in (ROOT / "docs" / "img").glob("*.png")}
+    assert pngs == {f"{n}_stages.png" for n in names} | {"params_vs_gmacs.png"}, STALE
 
 
-def test_progress_bar_on_request(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(inception_zoo.docs, "list_models", lambda: ["inception_v1_bn"])
-    written = inception_zoo.docs.generate(tmp_path, readme=None, progress=True)
+def test_generation_writes_pages_plots_and_readme(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{docs.markers('zoo')[0]}\n{docs.markers('zoo')[1]}\n\n"
+                      f"{docs.markers('models')[0]}\nold\n{docs.markers('models')[1]}\ntail\n")
+    written = docs.generate(tmp_path / "docs", readme=readme, progress=True, pattern="inception_v1_bn")
     assert "tracing models" in capsys.readouterr().err
     assert {p.name for p in written} == {"inception_v1_bn.md", "inception_v1_bn_stages.png", "models.md",
-                                         "params_vs_gmacs.png"}
-    page = (tmp_path / "models" / "inception_v1_bn.md").read_text()
+                                         "params_vs_gmacs.png", "README.md"}
+    page = (tmp_path / "docs" / "models" / "inception_v1_bn.md").read_text()
     assert "| **total**" in page and "torchvision googlenet" in page
+    assert (tmp_path / "docs" / "img" / "inception_v1_bn_stages.png").read_bytes()[:4] == b"\x89PNG"
+    text = readme.read_text()
+    assert text.startswith("# x\n") and text.endswith("tail\n") and "old" not in text
+    assert "[inception_v1_bn](docs/models/inception_v1_bn.md)" in text and "`googlenet`" in text
 
 
 def test_readme_needs_markers(tmp_path):
     (tmp_path / "README.md").write_text("# no markers\n")
-    with pytest.raises(ValueError, match="has no .* markers"):
-        inception_zoo.docs.update_readme(tmp_path / "README.md", "x")
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_stage_rows_add_up(name):
-    model = create_model(name)
-    rows = stage_breakdown(model)
-    assert [r.name for r in rows] == [n for n, _ in model.features.named_children()] + ["head"]
-    assert sum(r.params for r in rows) == count_params(model)
-    assert sum(r.macs for r in rows) == count_macs(model)
-    assert rows[-1].output_shape == (model.num_classes,)
+    with pytest.raises(ValueError, match="has no .* markers for the generated zoo block"):
+        docs.update_readme(tmp_path / "README.md", {"zoo": "x"})
+    assert (tmp_path / "README.md").read_text() == "# no markers\n"
 
 
 # GoogLeNet, arXiv 1409.4842, Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj, and the grid.
@@ -84,8 +102,8 @@ TABLE_1 = [
 ]
 
 
-def test_googlenet_stages_match_a_hand_calculation_from_table_1():
-    rows = {r.name: r for r in stage_breakdown(create_model("inception_v1"))}
+def test_googlenet_stages_match_a_hand_calculation_from_table_1(built):
+    rows = {r.name: r for r in stage_breakdown(built("inception_v1"))}
     page = (ROOT / "docs" / "models" / "inception_v1.md").read_text()
     c_in = 192  # conv2_3x3's output feeds inception (3a)
     for name, c1, r3, c3, r5, c5, pp, grid in TABLE_1:
@@ -99,18 +117,3 @@ def test_googlenet_stages_match_a_hand_calculation_from_table_1():
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert cells[1:4] == [f"{c_out}x{grid}x{grid}", f"{weights + biases:,}", f"{weights * grid * grid:,}"], name
         c_in = c_out
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_fvcore_agrees_with_torch_flop_counter(name):
-    """2 x fvcore MACs = torch's FlopCounterMode FLOPs within 1%, or the operators that differ are named."""
-    model = create_model(name).eval()
-    size = model.default_cfg["input_size"]
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(torch.zeros(1, *size))
-    torch_flops = counter.get_total_flops()
-    fvcore_macs = count_macs(model)
-    if abs(2 * fvcore_macs - torch_flops) > 0.01 * torch_flops:
-        ops = {str(k): v for k, v in counter.get_flop_counts()["Global"].items()}
-        pytest.fail(f"{name}: 2 x fvcore = {2 * fvcore_macs:,}, FlopCounterMode = {torch_flops:,}; torch by op: {ops}")

@@ -11,7 +11,9 @@ from inception_zoo.layers import (
     Factorized,
     FactorizedConv2d,
     InceptionModule,
+    Mixed,
     Pool,
+    Residual,
     ResidualInceptionBlock,
     SameMaxPool2d,
     SeparableConv2d,
@@ -67,32 +69,48 @@ def test_separable_conv_is_depthwise_then_pointwise():
     torch.testing.assert_close(sep(x), ref)
 
 
-def test_inception_module_concatenates_branches():
-    module = InceptionModule(
-        8, [(Conv(4),), (Conv(2), Conv(6, 3)), (Pool("max", 3, 1), Conv(5))], BasicConv2d
-    )
-    assert module.branch_channels == [4, 6, 5] and module.out_channels == 15
+def test_inception_module_concatenates_named_branches():
+    spec = Mixed(branch1x1=(Conv(4),), branch3x3=(Conv(2), Conv(6, 3)), branch_pool=(Pool("max", 3, 1), Conv(5)))
+    module, channels, stride = spec.build(8, BasicConv2d)
+    assert module.branch_channels == [4, 6, 5] and module.out_channels == channels == 15 and stride == 1
+    assert list(module) == ["branch1x1", "branch3x3", "branch_pool"]
+    assert "branch3x3.1.conv.weight" in module.state_dict()
     x = torch.randn(2, 8, 9, 9)
     out = module(x)
     assert out.shape == (2, 15, 9, 9)
-    torch.testing.assert_close(out[:, 4:10], module.branches[1](x))
+    torch.testing.assert_close(out[:, 4:10], module["branch3x3"](x))
+
+
+def test_positional_branches_are_numbered_as_tf_slim():
+    assert [n for n, _ in Mixed((Conv(4),), (Conv(2),)).branches] == ["branch0", "branch1"]
+    with pytest.raises(ValueError, match="branch names must be unique"):
+        Mixed((Conv(4),), branch0=(Conv(2),))
+    with pytest.raises(ValueError, match="at least one branch"):
+        Mixed()
 
 
 def test_inception_module_rejects_mixed_strides():
     with pytest.raises(ValueError, match="share one stride"):
-        InceptionModule(8, [(Conv(4, 3, 2),), (Conv(4),)], BasicConv2d)
+        InceptionModule(8, [("a", (Conv(4, 3, 2),)), ("b", (Conv(4),))], BasicConv2d)
 
 
 def test_residual_block_scales_before_sum():
     torch.manual_seed(0)
-    block = ResidualInceptionBlock(8, [(Conv(4),), (Conv(4), Conv(4, 3))], BasicConv2d, scale=0.17).eval()
+    block, _, _ = Residual((Conv(4),), (Conv(4), Conv(4, 3)), scale=0.17).build(8, BasicConv2d)
+    block.eval()
     assert block.up.conv.bias is not None and isinstance(block.up.bn, nn.Identity)
+    assert list(block.state_dict())[0] == "branch0.0.conv.weight" and "up.conv.weight" in block.state_dict()
     x = torch.randn(2, 8, 5, 5)
-    ref = F.relu(x + 0.17 * block.up(block.branches(x)))
-    torch.testing.assert_close(block(x), ref)
-    linear = ResidualInceptionBlock(8, [(Conv(4),)], BasicConv2d, scale=1.0, activate=False).eval()
-    torch.testing.assert_close(linear(x), x + linear.up(linear.branches(x)))
+    branches = torch.cat([block["branch0"](x), block["branch1"](x)], 1)
+    torch.testing.assert_close(block(x), F.relu(x + 0.17 * block.up(branches)))
+    linear = ResidualInceptionBlock(8, [("branch0", (Conv(4),))], BasicConv2d, scale=1.0, act=False).eval()
+    torch.testing.assert_close(linear(x), x + linear.up(linear["branch0"](x)))
     assert linear(x).min() < 0
+    parts = block.residual_parts()  # the hook deploy mode fuses through
+    assert parts.conv is block.up and parts.scale == 0.17 and parts.act and not parts.on_shortcut
+    torch.testing.assert_close(parts.body(x), branches)
+    with pytest.raises(ValueError, match="'up' names the up-projection"):
+        Residual(up=(Conv(4),)).build(8, BasicConv2d)
 
 
 def test_classifier_head_adapts_to_any_size():

@@ -1,44 +1,43 @@
 """Exact parameter counts, the peers' counts and multiply-adds, the forward contract, bad input."""
 
 import pytest
-import timm
 import torch
-import torchvision
 
-from inception_zoo import InceptionOutputs, create_model, list_models
+from inception_zoo import InceptionOutputs, create_model, get_record, list_models, list_records
 from inception_zoo.analysis import count_macs, count_params
+from inception_zoo.weights.sources import build_peer
 
-# name: (parameters at num_classes=1000, with aux_logits=True or None where there are no aux heads)
-PARAMS = {
-    "inception_v1": (6_998_552, 13_378_280),
-    "inception_v1_bn": (6_624_904, 13_004_888),
-    "bn_inception": (11_295_240, None),
-    "inception_v3": (23_834_568, 27_161_264),
-    "inception_v4": (42_679_816, None),
-    "inception_resnet_v1": (22_756_328, None),
-    "inception_resnet_v2": (55_843_464, None),
-    "xception": (22_855_952, None),
-    # CIFAR layouts (32×32), at their default 10 / 100 classes; no paper gives their counts
-    "inception_v1_cifar": (6_158_346, None),
-    "inception_v1_cifar_naive": (65_953_514, None),
-    "xception_cifar": (21_011_852, None),
-}
-AUX_MODELS = [n for n, (_, aux) in PARAMS.items() if aux is not None]
-AUX_HEADS = {"inception_v1": 2, "inception_v1_bn": 2, "inception_v3": 1}
+# The counts are the records' (ModelRecord.params / params_aux): written there as literals, counted here.
+MODELS = list_models()
+AUX_MODELS = [r.name for r in list_records() if r.aux_heads]
 
 
-def test_every_registered_model_has_its_count():
-    assert sorted(PARAMS) == list_models()
+def test_shipped_counts():
+    """The README's figures, independent of the records."""
+    assert {r.name: (r.params, r.params_aux) for r in list_records()}.items() >= {
+        "inception_v1": (6_998_552, 13_378_280),
+        "inception_v1_bn": (6_624_904, 13_004_888),
+        "bn_inception": (11_295_240, None),
+        "inception_v3": (23_834_568, 27_161_264),
+        "inception_v4": (42_679_816, None),
+        "inception_resnet_v1": (22_756_328, None),
+        "inception_resnet_v2": (55_843_464, None),
+        "xception": (22_855_952, None),
+        # CIFAR layouts (32×32), at their default 10 / 100 classes; no paper gives their counts
+        "inception_v1_cifar": (6_158_346, None),
+        "inception_v1_cifar_naive": (65_953_514, None),
+        "xception_cifar": (21_011_852, None),
+    }.items()
 
 
-@pytest.mark.parametrize("name", PARAMS)
-def test_param_count(name):
-    assert count_params(create_model(name)) == PARAMS[name][0]
+@pytest.mark.parametrize("name", MODELS)
+def test_param_count(name, built):
+    assert count_params(built(name)) == get_record(name).params
 
 
 @pytest.mark.parametrize("name", AUX_MODELS)
-def test_param_count_with_aux(name):
-    assert count_params(create_model(name, aux_logits=True)) == PARAMS[name][1]
+def test_param_count_with_aux(name, built):
+    assert count_params(built(name, aux_logits=True)) == get_record(name).params_aux
 
 
 def test_num_classes_changes_only_the_classifiers():
@@ -47,55 +46,37 @@ def test_num_classes_changes_only_the_classifiers():
     assert base - ten == 3 * (1024 + 1) * 990  # main head (1024 -> n) and two aux heads (1024 -> n)
 
 
-# Peers built from the dependencies' own code at random init: (ours, peer builder, peer has aux heads)
-PEERS = {
-    "torchvision googlenet": (
-        "inception_v1_bn", lambda aux: torchvision.models.googlenet(aux_logits=aux, init_weights=False), True,
-    ),
-    "torchvision inception_v3": (
-        "inception_v3", lambda aux: torchvision.models.inception_v3(aux_logits=aux, init_weights=False), True,
-    ),
-    "timm inception_v3": ("inception_v3", lambda aux: timm.create_model("inception_v3", aux_logits=aux), True),
-    "timm inception_v4": ("inception_v4", lambda aux: timm.create_model("inception_v4"), False),
-    "timm inception_resnet_v2": ("inception_resnet_v2", lambda aux: timm.create_model("inception_resnet_v2"), False),
-    "timm legacy_xception": ("xception", lambda aux: timm.create_model("legacy_xception"), False),
-    "pytorchcv bninception": ("bn_inception", None, False),
-}
-
-
-def _peer(key, aux=False):
-    name, build, _ = PEERS[key]
-    if build is None:
-        from pytorchcv.models.bninception import bninception
-
-        return bninception()
-    return build(aux)
+# Peers built from the dependencies' own code at random init (meta device where only shapes matter).
+PEERS = {f"{p.source} {p.model}": (r.name, p) for r in list_records() for p in r.peers}
 
 
 @pytest.mark.parametrize("key", PEERS)
-def test_peer_params_and_macs(key):
-    name = PEERS[key][0]
-    ours, peer = create_model(name), _peer(key)
-    assert count_params(ours) == count_params(peer)
+def test_peer_params_and_macs(key, built):
+    name, peer = PEERS[key]
+    ours = built(name)
+    with torch.device("meta"):
+        assert count_params(ours) == count_params(build_peer(peer)) == get_record(name).params
     size = ours.default_cfg["input_size"]
-    assert count_macs(ours) == count_macs(peer, size) > 0
+    assert count_macs(ours) == count_macs(build_peer(peer), size) > 0
 
 
-@pytest.mark.parametrize("key", [k for k, v in PEERS.items() if v[2]])
+@pytest.mark.parametrize("key", [k for k, (name, _) in PEERS.items() if get_record(name).aux_heads])
 def test_peer_params_with_aux(key):
-    assert count_params(create_model(PEERS[key][0], aux_logits=True)) == count_params(_peer(key, aux=True))
+    name, peer = PEERS[key]
+    with torch.device("meta"):
+        assert count_params(build_peer(peer, aux=True)) == get_record(name).params_aux
 
 
 def _sizes(name):
-    cfg = create_model(name).default_cfg
-    _, h, w = cfg["input_size"]
-    _, mh, mw = cfg["min_input_size"]
+    cfg = get_record(name)
+    _, h, w = cfg.input_size
+    _, mh, mw = cfg.min_input_size
     return {"default": (h, w), "non-square": (h, w * 4 // 3), "min": (mh, mw), "min non-square": (mh, 2 * mw)}
 
 
-@pytest.mark.parametrize("name", PARAMS)
-def test_eval_shapes(name):
-    model = create_model(name, num_classes=7).eval()
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_shapes(name, built):
+    model = built(name, num_classes=7)
     with torch.no_grad():
         for label, (h, w) in _sizes(name).items():
             out = model(torch.randn(1, 3, h, w))
@@ -103,13 +84,13 @@ def test_eval_shapes(name):
 
 
 @pytest.mark.parametrize("name", AUX_MODELS)
-def test_train_shapes_with_aux(name):
-    model = create_model(name, num_classes=7, aux_logits=True).train()
+def test_train_shapes_with_aux(name, fresh):
+    model = fresh(name, num_classes=7, aux_logits=True).train()
     for label, (h, w) in _sizes(name).items():
         out = model(torch.randn(2, 3, h, w))
         assert isinstance(out, InceptionOutputs), label
         assert out.logits.shape == (2, 7), label
-        assert len(out.aux) == AUX_HEADS[name] and all(a.shape == (2, 7) for a in out.aux), label
+        assert len(out.aux) == len(get_record(name).aux_heads) and all(a.shape == (2, 7) for a in out.aux), label
     model.eval()
     assert isinstance(model(torch.randn(1, 3, *_sizes(name)["min"])), torch.Tensor)
 
@@ -121,15 +102,15 @@ def test_train_without_aux_returns_a_tensor(name):
     assert isinstance(out, torch.Tensor) and out.shape == (2, 4)
 
 
-def test_aux_heads_order_shallow_to_deep():
-    model = create_model("inception_v1", aux_logits=True)
+def test_aux_heads_order_shallow_to_deep(built):
+    model = built("inception_v1", aux_logits=True)
     names = [s.name for s in model.stage_info]
     assert [names[i] for i in model.aux_taps] == ["inception_4a", "inception_4d"]
 
 
-@pytest.mark.parametrize("name", PARAMS)
-def test_bad_input(name):
-    model = create_model(name).eval()
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_input(name, built):
+    model = built(name)
     _, mh, mw = model.default_cfg["min_input_size"]
     cases = {
         "3-D": torch.randn(3, mh, mw),
@@ -159,31 +140,41 @@ def test_in_chans():
     assert create_model("xception", in_chans=4).default_cfg["std"] == (0.5,) * 4
 
 
-def test_num_classes_zero_returns_pooled_features():
-    model = create_model("inception_v3", num_classes=0).eval()
+def test_num_classes_zero_returns_pooled_features(built):
+    model = built("inception_v3", num_classes=0)
     assert model(torch.randn(1, 3, 75, 75)).shape == (1, 2048)
 
 
-def test_paper_layout_choices():
+def test_paper_layout_choices(built):
     def kernels(model, stage):
-        branch = model.features.get_submodule(stage).branches[2]
+        branch = model.features.get_submodule(stage)["branch5x5"]
         return [m.kernel_size for m in branch.modules() if isinstance(m, torch.nn.Conv2d)]
 
-    assert kernels(create_model("inception_v1"), "inception_3a") == [(1, 1), (5, 5)]
-    assert kernels(create_model("inception_v1_bn"), "inception_3a") == [(1, 1), (3, 3)]
-    v1 = create_model("inception_v1")
+    assert kernels(built("inception_v1"), "inception_3a") == [(1, 1), (5, 5)]
+    assert kernels(built("inception_v1_bn"), "inception_3a") == [(1, 1), (3, 3)]
+    v1 = built("inception_v1")
     assert any(isinstance(m, torch.nn.LocalResponseNorm) for m in v1.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in v1.modules())
     assert v1.head.drop.p == 0.4
-    irv2 = create_model("inception_resnet_v2")
+    irv2 = built("inception_resnet_v2")
     scales = [m.scale for m in irv2.modules() if hasattr(m, "scale") and isinstance(m.scale, float)]
     assert scales == [0.17] * 10 + [0.10] * 20 + [0.20] * 9 + [1.0]
-    assert isinstance(irv2.features.Block8.act, torch.nn.Identity)
+    assert irv2.features.Block8.act is False and irv2.features.block8_9.act is True
+
+
+def test_weight_keys_are_named_and_stable(built):
+    """Branch names in the keys, no positional stutter (timm's and torchvision's names where they have them)."""
+    keys = list(built("inception_v3").state_dict())
+    assert "features.Mixed_6e.branch7x7dbl.2.conv_nx1.conv.weight" in keys
+    assert "features.Mixed_7b.branch3x3.1.branch1x3.0.conv.weight" in keys
+    irv2 = list(built("inception_resnet_v2").state_dict())
+    assert "features.block35_1.branch0.0.conv.weight" in irv2 and "features.block35_1.up.conv.weight" in irv2
+    assert not any("branches" in k for name in MODELS for k in built(name).state_dict())
 
 
 
-def test_wrong_dtype_input():
-    model = create_model("inception_v1_bn").eval()
+def test_wrong_dtype_input(built):
+    model = built("inception_v1_bn")
     with pytest.raises(ValueError, match="expects a floating-point tensor .* got torch.uint8"):
         model(torch.randint(0, 255, (1, 3, 64, 64), dtype=torch.uint8))
     with pytest.raises(ValueError, match="has torch.float32 weights and got a torch.float64 input"):
@@ -204,12 +195,12 @@ def test_aux_logits_must_be_bool():
         create_model("inception_v1", aux_logits="no")
 
 
-@pytest.mark.parametrize("name", PARAMS)
-def test_fresh_model_starts_well_scaled(name):
+@pytest.mark.parametrize("name", MODELS)
+def test_fresh_model_starts_well_scaled(name, fresh):
     """Train-mode logits of a fresh model are O(1): neither exploding (no-BN GoogLeNet) nor vanishing."""
     torch.manual_seed(0)
-    model = create_model(name).train()
-    size = min(128, model.default_cfg["input_size"][1])
+    model = fresh(name).train()
+    size = min(96, model.default_cfg["input_size"][1])
     with torch.no_grad():
         std = model(torch.randn(4, 3, size, size)).std().item()
     assert 0.01 < std < 10

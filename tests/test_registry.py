@@ -1,11 +1,12 @@
+import dataclasses
+
 import pytest
 import torch
 
 import inception_zoo
-from inception_zoo import InceptionOutputs, UnknownModelError, create_model, list_models, register_model
-from inception_zoo.registry import _MODELS
+from inception_zoo import InceptionOutputs, UnknownModelError, create_model, get_record, list_models, list_records, register_model
 
-ALL = [
+SHIPPED = [
     "bn_inception",
     "inception_resnet_v1",
     "inception_resnet_v2",
@@ -26,7 +27,8 @@ def test_public_api_at_top_level():
 
 
 def test_list_models_sorted_and_complete():
-    assert list_models() == ALL
+    assert list_models() == sorted(r.name for r in list_records())
+    assert set(SHIPPED) <= set(list_models())
 
 
 def test_list_models_fnmatch():
@@ -47,23 +49,12 @@ def test_aliases_resolve_but_are_not_listed():
 
 
 def test_register_twice_raises():
-    def inception_v1():  # same name as a registered model
-        raise AssertionError("never called")
-
     with pytest.raises(ValueError, match="inception_v1.*already registered"):
-        register_model(inception_v1)
-
-
-def test_register_new_model_then_create():
-    def _tiny_test_model(*, num_classes=1000, in_chans=3, aux_logits=False, drop_rate=0.0):
-        return torch.nn.Linear(in_chans, num_classes)
-
-    try:
-        register_model(_tiny_test_model)
-        assert "_tiny_test_model" in list_models("_tiny*")
-        assert create_model("_tiny_test_model", num_classes=5).out_features == 5
-    finally:
-        _MODELS.pop("_tiny_test_model", None)
+        register_model(get_record("inception_v1"))
+    with pytest.raises(ValueError, match="'googlenet' is already registered"):
+        register_model(dataclasses.replace(get_record("inception_v1"), name="other_v1"))
+    with pytest.raises(TypeError, match="register_model takes a ModelRecord, got function"):
+        register_model(lambda: None)
 
 
 def test_unknown_name_is_keyerror_listing_closest():
@@ -121,9 +112,9 @@ CFG_KEYS = {
 }
 
 
-@pytest.mark.parametrize("name", ALL)
-def test_default_cfg(name):
-    model = create_model(name, num_classes=10)
+@pytest.mark.parametrize("name", list_models())
+def test_default_cfg(name, built):
+    model = built(name, num_classes=10)
     cfg = model.default_cfg
     assert CFG_KEYS <= set(cfg) and model.pretrained_cfg is cfg  # timm reads pretrained_cfg
     assert cfg["num_classes"] == 10
@@ -137,10 +128,20 @@ def test_default_cfg(name):
     assert c == 3 and h <= cfg["input_size"][1] and w <= cfg["input_size"][2]
 
 
-def test_paper_figures():
-    assert create_model("xception").default_cfg["paper_params"] == 22_855_952  # Table 3 of 1610.02357
-    assert create_model("inception_v1").default_cfg["paper_macs"] == 1_500_000_000
-    assert create_model("bn_inception").default_cfg["paper_params"] is None
+def test_paper_figures(built):
+    assert built("xception").default_cfg["paper_params"] == 22_855_952  # Table 3 of 1610.02357
+    assert built("inception_v1").default_cfg["paper_macs"] == 1_500_000_000
+    assert built("bn_inception").default_cfg["paper_params"] is None
+
+
+def test_records_hold_the_model_facts():
+    v3 = get_record("inception_v3")
+    assert (v3.params, v3.params_aux, v3.drop_rate, v3.input_size) == (23_834_568, 27_161_264, 0.5, (3, 299, 299))
+    assert [(p.source, p.model, p.transform_input) for p in v3.peers] == [
+        ("timm", "inception_v3", False), ("torchvision", "inception_v3", True)]
+    assert (v3.recipe.optimizer, v3.recipe.lr, v3.recipe.label_smoothing, v3.recipe.aux_weight) == ("rmsprop", 0.045, 0.1, 0.4)
+    assert get_record("googlenet") is get_record("inception_v1")
+    assert [a.tap for a in get_record("inception_v1").aux_heads] == ["inception_4a", "inception_4d"]
 
 
 def test_outputs_namedtuple():

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 from inception_zoo import CheckpointError, CheckpointNotFoundError, create_model, load_pretrained, save_weights
-from inception_zoo.models.base import IMAGENET_DEFAULT_MEAN, IMAGENET_INCEPTION_MEAN
+from inception_zoo.records import IMAGENET_DEFAULT_MEAN, IMAGENET_INCEPTION_MEAN
 
 from helpers import realistic as _realistic
 
@@ -176,7 +176,7 @@ def test_head_mismatch_loads_the_rest_and_warns(tmp_path):
     with pytest.warns(UserWarning, match=r"re-initialized aux_heads\.0\.head\.fc, aux_heads\.1\.head\.fc, head\.fc"):
         ours = create_model("inception_v1_bn", aux_logits=True, pretrained=tmp_path / "g10.pth")
     assert ours.head.fc.out_features == 1000
-    assert torch.equal(ours.features.inception_5b.branches[0][0].conv.weight, peer.inception5b.branch1.conv.weight)
+    assert torch.equal(ours.features.inception_5b.branch1x1[0].conv.weight, peer.inception5b.branch1.conv.weight)
     assert torch.equal(ours.aux_heads[1].head.hidden[0].weight, peer.aux2.fc1.weight)
     assert torch.equal(ours.head.fc.bias, torch.zeros(1000))  # freshly initialized
     # the same number of classes: no warning, the classifier is the checkpoint's
@@ -291,7 +291,7 @@ def test_shape_mismatch_outside_the_head(v3, tmp_path):
         load_pretrained(model, tmp_path / "bad.pth")
     msg = str(e.value)
     assert "inception_v3" in msg and "timm layout" in msg
-    assert "mis-shaped: features.Mixed_6b.branches.1.1.conv_1xn.conv.weight (128, 128, 1, 5) vs (128, 128, 1, 7)" in msg
+    assert "mis-shaped: features.Mixed_6b.branch7x7.1.conv_1xn.conv.weight (128, 128, 1, 5) vs (128, 128, 1, 7)" in msg
     assert _unchanged(model, before)
 
 
@@ -330,7 +330,7 @@ def test_pickle_that_runs_code_is_refused(v3, tmp_path):
 
 def test_bad_source_and_pretrained_true(v3):
     model, before = v3
-    with pytest.raises(CheckpointError, match="no pytorchcv layout is known for it; known: ours, timm, torchvision"):
+    with pytest.raises(CheckpointError, match="no pytorchcv layout is known for it; known: ours, timm, torchvision, legacy"):
         load_pretrained(model, model.state_dict(), source="pytorchcv")
     with pytest.raises(CheckpointError, match="source must be one of"):
         load_pretrained(model, model.state_dict(), source="caffe")
@@ -338,18 +338,96 @@ def test_bad_source_and_pretrained_true(v3):
         create_model("inception_v3", pretrained=True)
 
 
-def test_convert_command(tmp_path):
+def test_convert_command(tmp_path, capsys):
+    from inception_zoo.cli import main
+
     torch.manual_seed(7)
     peer = _realistic(torchvision.models.googlenet(aux_logits=True, init_weights=True, num_classes=10))
     torch.save(peer.state_dict(), tmp_path / "g.pth")
     dst = tmp_path / "g.safetensors"
-    cmd = [sys.executable, "-m", "inception_zoo", "convert", str(tmp_path / "g.pth"), str(dst), "--model", "inception_v1_bn"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "inception_v1_bn from the torchvision layout, 10 classes" in proc.stdout
+    argv = ["convert", str(tmp_path / "g.pth"), str(dst), "--model", "inception_v1_bn"]
+    assert main(argv) == 0
+    assert "inception_v1_bn from the torchvision layout, 10 classes" in capsys.readouterr().out
     ours = create_model("inception_v1_bn", num_classes=10, aux_logits=True, pretrained=dst).eval()
-    x = torch.randn(2, 3, 224, 224)
+    x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         assert_same_logits(ours(x), _logits(peer(x)))
-    bad = subprocess.run(cmd[:-1] + ["googlenet"], capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "The keys fit inception_v1_bn (torchvision layout)." in bad.stderr
+    assert main(argv[:-1] + ["googlenet"]) == 1
+    assert "The keys fit inception_v1_bn (torchvision layout)." in capsys.readouterr().err
+
+
+def test_converting_needs_no_peer_library(tmp_path):
+    """A subprocess where importing timm, torchvision or pytorchcv fails: peer checkpoints still convert
+    (committed key maps), and our own checkpoints load without importing them at all."""
+    torch.manual_seed(9)
+    peer = _realistic(timm.create_model("inception_v3"))
+    torch.save(peer.state_dict(), tmp_path / "timm_v3.pth")
+    save_weights(create_model("inception_v1_bn"), tmp_path / "ours.safetensors")
+    x = torch.randn(1, 3, 75, 75)
+    with torch.no_grad():
+        torch.save({"x": x, "y": peer.eval()(x)}, tmp_path / "expected.pt")
+    script = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("timm", "torchvision", "pytorchcv"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+import torch, inception_zoo
+e = torch.load({str(tmp_path / "expected.pt")!r})
+m = inception_zoo.create_model("inception_v3", pretrained={str(tmp_path / "timm_v3.pth")!r}).eval()
+with torch.no_grad():
+    y = m(e["x"])
+assert (y - e["y"]).abs().max() <= 1e-4 * e["y"].abs().max(), "logits differ"
+inception_zoo.create_model("inception_v1_bn", pretrained={str(tmp_path / "ours.safetensors")!r})
+print("ok", m.default_cfg["weights_source"])
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["ok", "timm"]
+
+
+def test_own_checkpoint_imports_neither_timm_nor_torchvision(tmp_path):
+    path = save_weights(create_model("inception_v3"), tmp_path / "v3.safetensors")
+    script = f"""
+import sys, inception_zoo
+m = inception_zoo.create_model("inception_v3", pretrained={str(path)!r})
+loaded = sorted(n for n in ("timm", "torchvision", "pytorchcv") if n in sys.modules)
+print(loaded)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", ["inception_v1_bn", "inception_v3", "inception_resnet_v1"])
+def test_checkpoints_of_version_0_1_still_load(name):
+    """inception_zoo 0.1 saved positional keys (``features.Mixed_6e.branches.2.2...``): the committed
+    rename table maps them to today's names, and the logits are the same."""
+    from inception_zoo.weights.keymaps import keymap
+
+    torch.manual_seed(10)
+    model = _realistic(create_model(name))
+    table = keymap(name, "legacy")
+    assert all(".branches." not in new for new in table.values())
+    old = {old: model.state_dict()[new] for old, new in table.items() if not new.startswith("aux_heads.")}
+    assert sum(".branches." in k for k in old) > len(old) / 2
+    restored = create_model(name, pretrained=old).eval()
+    assert restored.default_cfg["weights_source"] == "legacy"
+    x = torch.randn(1, 3, 75, 75)
+    with torch.no_grad():
+        torch.testing.assert_close(restored(x), model(x), rtol=0, atol=0)
+
+
+def test_committed_key_maps_match_the_installed_peers():
+    """The key maps were generated from the peers' code; regenerating them gives the committed tables."""
+    from inception_zoo.records import Peer
+    from inception_zoo.registry import list_records
+    from inception_zoo.weights.keymaps import keymap, layouts
+    from inception_zoo.weights.keymaps.__main__ import generate
+
+    for record in list_records():
+        assert set(layouts(record.name)) == {p.source for p in record.peers} | {"legacy"}
+        for peer in record.peers:
+            assert isinstance(peer, Peer)
+            assert generate(record, peer) == keymap(record.name, peer.source), (record.name, peer.source)

@@ -11,13 +11,15 @@ from .blocks import (
     Pool,
     Residual,
     ResidualInceptionBlock,
+    ResidualParts,
     SameMaxPool2d,
     StageInfo,
     build_sequence,
     build_stages,
+    ConvLayer,
 )
 from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
-from .heads import POOL_TYPES, AuxHead, AuxPool, ClassifierHead, GlobalPool
+from .heads import POOL_TYPES, AuxHead, AuxPool, AuxSpec, ClassifierHead, GlobalPool
 
 __all__ = [
     "BasicConv2d",
@@ -33,13 +35,16 @@ __all__ = [
     "Residual",
     "InceptionModule",
     "ResidualInceptionBlock",
+    "ResidualParts",
     "SameMaxPool2d",
     "StageInfo",
     "build_sequence",
     "build_stages",
+    "ConvLayer",
     "POOL_TYPES",
     "GlobalPool",
     "ClassifierHead",
     "AuxPool",
     "AuxHead",
+    "AuxSpec",
 ]

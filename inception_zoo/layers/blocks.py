@@ -1,16 +1,18 @@
 """Inception modules as data.
 
-Every family describes its network as a table of *layer specs* (small frozen dataclasses) that read like
-the papers' tables and figures, e.g. Inception v4's Inception-A (arXiv 1602.07261, Figure 4)::
+Every family describes its network as a table of *layer specs* (small immutable objects) that read like
+the papers' tables and figures, e.g. Inception v4's Inception-A (arXiv 1602.07261, Figure 4), whose
+branches TF-slim names Branch_0 to Branch_3::
 
-    Mixed((
+    Mixed(
         (Conv(96),),
         (Conv(64), Conv(96, 3)),
         (Conv(64), Conv(96, 3), Conv(96, 3)),
         (Pool("avg"), Conv(96)),
-    ))
+    )
 
-A spec's ``build(in_ch, conv_layer)`` returns ``(module, out_channels, stride)``; :func:`build_sequence`
+Branches may be named instead (``Mixed(branch1x1=(Conv(64),), ...)``); the names are the weight keys.
+A spec's ``build(in_channels, conv_layer)`` returns ``(module, out_channels, stride)``; :func:`build_sequence`
 and :func:`build_stages` chain specs while tracking channels and the total stride. The modules are:
 
 * :class:`InceptionModule`: parallel branches concatenated on channels (GoogLeNet, arXiv 1409.4842,
@@ -25,7 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +45,7 @@ __all__ = [
     "Residual",
     "InceptionModule",
     "ResidualInceptionBlock",
+    "ResidualParts",
     "SameMaxPool2d",
     "StageInfo",
     "build_sequence",
@@ -54,9 +57,9 @@ ConvLayer = Callable[..., nn.Module]
 
 
 class LayerSpec(Protocol):
-    """Anything with ``build(in_ch, conv_layer) -> (module, out_channels, stride)``."""
+    """Anything with ``build(in_channels, conv_layer) -> (module, out_channels, stride)``."""
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]: ...
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]: ...
 
 
 def _stride_of(stride: Size2) -> int:
@@ -80,7 +83,7 @@ class Conv:
     act: bool = True
     separable: bool = False
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
         stride = _stride_of(self.stride)
         padding = self.padding
         if padding is None:
@@ -90,7 +93,7 @@ class Conv:
             kwargs["act"] = False
         if self.separable:
             kwargs["separable"] = True
-        module = conv_layer(in_ch, self.out, self.kernel, self.stride, padding, **kwargs)
+        module = conv_layer(in_channels, self.out, self.kernel, self.stride, padding, **kwargs)
         return module, self.out, stride
 
 
@@ -103,8 +106,8 @@ class Factorized:
     n: int
     first: Literal["1xn", "nx1"] = "1xn"
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        module = FactorizedConv2d(in_ch, self.mid, self.out, self.n, first=self.first, conv_layer=conv_layer)
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        module = FactorizedConv2d(in_channels, self.mid, self.out, self.n, first=self.first, conv_layer=conv_layer)
         return module, self.out, 1
 
 
@@ -121,11 +124,11 @@ class Pool:
     ceil_mode: bool = False
     count_include_pad: bool = True
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
         if self.padding == "same":
             if self.kind != "max":
                 raise ValueError("padding='same' is implemented for max pooling only")
-            return SameMaxPool2d(self.kernel, self.stride), in_ch, self.stride
+            return SameMaxPool2d(self.kernel, self.stride), in_channels, self.stride
         padding = self.padding if self.padding is not None else (self.kernel // 2 if self.stride == 1 else 0)
         if self.kind == "max":
             module: nn.Module = nn.MaxPool2d(self.kernel, self.stride, padding, ceil_mode=self.ceil_mode)
@@ -136,7 +139,7 @@ class Pool:
             )
         else:
             raise ValueError(f"Pool kind must be 'max' or 'avg', got {self.kind!r}")
-        return module, in_ch, self.stride
+        return module, in_channels, self.stride
 
 
 class SameMaxPool2d(nn.Module):
@@ -180,45 +183,81 @@ class LRN:
     beta: float = 0.75
     k: float = 1.0
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k), in_ch, 1
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k), in_channels, 1
 
 
 Branch = Sequence[LayerSpec]
 
 
-@dataclass(frozen=True)
+def _named_branches(positional: Sequence[Branch], named: dict[str, Branch]) -> tuple[tuple[str, tuple], ...]:
+    """Branches as ``((name, specs), ...)`` in concatenation order: positional ones named ``branch0``,
+    ``branch1``, ... (TF-slim's Branch_0, ...), then the named ones in the order given."""
+    branches = [(f"branch{i}", tuple(b)) for i, b in enumerate(positional)]
+    branches += [(name, tuple(b)) for name, b in named.items()]
+    names = [n for n, _ in branches]
+    if len(set(names)) != len(names):
+        raise ValueError(f"branch names must be unique, got {names}")
+    if not branches:
+        raise ValueError("an Inception module needs at least one branch")
+    return tuple(branches)
+
+
 class Mixed:
-    """An :class:`InceptionModule`: branches (each a sequence of specs) concatenated on channels."""
+    """An :class:`InceptionModule`: named branches (each a sequence of specs) concatenated on channels,
+    in the order given. The names become the weight keys (``Mixed_5b.branch5x5.1.conv.weight``);
+    positional branches are named ``branch0``, ``branch1``, ... (TF-slim's ``Branch_0``, ...)::
 
-    branches: Sequence[Branch]
+        Mixed(branch1x1=(Conv(64),), branch_pool=(Pool("avg"), Conv(32)))
+    """
 
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        module = InceptionModule(in_ch, self.branches, conv_layer)
+    def __init__(self, *branches: Branch, **named: Branch) -> None:
+        self.branches = _named_branches(branches, named)
+
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        module = InceptionModule(in_channels, self.branches, conv_layer)
         return module, module.out_channels, module.stride
 
+    def __repr__(self) -> str:
+        return f"Mixed({', '.join(f'{n}={b}' for n, b in self.branches)})"
 
-@dataclass(frozen=True)
-class Residual:
-    """A :class:`ResidualInceptionBlock` around the given branches."""
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mixed) and self.branches == other.branches
 
-    branches: Sequence[Branch]
-    scale: float = 1.0
-    activate: bool = True
-
-    def build(self, in_ch: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        module = ResidualInceptionBlock(in_ch, self.branches, conv_layer, scale=self.scale, activate=self.activate)
-        return module, in_ch, 1
+    __hash__ = None  # type: ignore[assignment]
 
 
-def build_sequence(in_ch: int, specs: Sequence[LayerSpec], conv_layer: ConvLayer) -> tuple[nn.Sequential, int, int]:
+class Residual(Mixed):
+    """A :class:`ResidualInceptionBlock` around named branches (as :class:`Mixed`), with the residual
+    ``scale`` and the final ReLU (``act``)."""
+
+    def __init__(self, *branches: Branch, scale: float = 1.0, act: bool = True, **named: Branch) -> None:
+        super().__init__(*branches, **named)
+        self.scale = float(scale)
+        self.act = bool(act)
+
+    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        module = ResidualInceptionBlock(in_channels, self.branches, conv_layer, scale=self.scale, act=self.act)
+        return module, in_channels, 1
+
+    def __repr__(self) -> str:
+        return f"Residual({super().__repr__()}, scale={self.scale}, act={self.act})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Residual) and (self.branches, self.scale, self.act) == (
+            other.branches, other.scale, other.act)
+
+
+def build_sequence(
+    in_channels: int, specs: Sequence[LayerSpec], conv_layer: ConvLayer
+) -> tuple[nn.Sequential, int, int]:
     """Chain specs into an ``nn.Sequential``; returns ``(module, out_channels, total_stride)``."""
     layers, stride = [], 1
     for spec in specs:
-        module, in_ch, s = spec.build(in_ch, conv_layer)
+        module, in_channels, s = spec.build(in_channels, conv_layer)
         layers.append(module)
         stride *= s
-    return nn.Sequential(*layers), in_ch, stride
+    return nn.Sequential(*layers), in_channels, stride
 
 
 @dataclass(frozen=True)
@@ -231,7 +270,7 @@ class StageInfo:
 
 
 def build_stages(
-    in_ch: int, layout: Sequence[tuple[str, LayerSpec]], conv_layer: ConvLayer
+    in_channels: int, layout: Sequence[tuple[str, LayerSpec]], conv_layer: ConvLayer
 ) -> tuple[nn.Sequential, list[StageInfo]]:
     """Build a named layout ``[(stage_name, spec), ...]`` into an ``nn.Sequential`` whose children carry
     the stage names, and the :class:`StageInfo` of every stage."""
@@ -239,74 +278,119 @@ def build_stages(
     for name, spec in layout:
         if name in modules:
             raise ValueError(f"stage name {name!r} appears twice in the layout")
-        module, in_ch, stride = spec.build(in_ch, conv_layer)
+        module, in_channels, stride = spec.build(in_channels, conv_layer)
         reduction *= stride
         modules[name] = module
-        info.append(StageInfo(name, in_ch, reduction))
+        info.append(StageInfo(name, in_channels, reduction))
     return nn.Sequential(modules), info
 
 
-class InceptionModule(nn.Module):
-    """Parallel branches over the same input, concatenated on channels (GoogLeNet, arXiv 1409.4842, Fig. 2).
+class InceptionModule(nn.ModuleDict):
+    """Parallel named branches over the same input, concatenated on channels in order (GoogLeNet,
+    arXiv 1409.4842, Figure 2). The branches are the module's children, so the weight keys read
+    ``<module>.<branch name>.<index in the branch>...``.
 
     Args:
-        in_ch: input channels.
-        branches: one sequence of layer specs per branch, in concatenation order.
+        in_channels: input channels.
+        branches: ``((name, specs), ...)`` in concatenation order (see :class:`Mixed`).
         conv_layer: the family's conv block.
 
-    Shapes: (B, in_ch, H, W) -> (B, sum of branch outputs, H/s, W/s), s the common stride of the branches.
+    Shapes: (B, in_channels, H, W) -> (B, sum of branch outputs, H/s, W/s), s the branches' common stride.
 
     Raises:
-        ValueError: if the branches do not share one stride (their outputs could not be concatenated).
+        ValueError: no branch, or branches that do not share one stride (their outputs could not be
+            concatenated).
     """
 
-    def __init__(self, in_ch: int, branches: Sequence[Branch], conv_layer: ConvLayer) -> None:
-        super().__init__()
+    def __init__(self, in_channels: int, branches: Sequence[tuple[str, Branch]], conv_layer: ConvLayer) -> None:
         if not branches:
             raise ValueError("an Inception module needs at least one branch")
-        built = [build_sequence(in_ch, branch, conv_layer) for branch in branches]
-        strides = {s for _, _, s in built}
+        built = {name: build_sequence(in_channels, branch, conv_layer) for name, branch in branches}
+        strides = {s for _, _, s in built.values()}
         if len(strides) != 1:
             raise ValueError(f"branches of an Inception module must share one stride, got {sorted(strides)}")
-        self.branches = nn.ModuleList(m for m, _, _ in built)
-        self.branch_channels = [c for _, c, _ in built]
+        super().__init__({name: m for name, (m, _, _) in built.items()})
+        self.branch_channels = [c for _, c, _ in built.values()]
         self.out_channels = sum(self.branch_channels)
         self.stride = strides.pop()
 
+    @classmethod
+    def of(cls, branches: dict[str, nn.Module], branch_channels: list[int], stride: int) -> "InceptionModule":
+        """An Inception module over already built branch modules (shared, not copied)."""
+        module = cls.__new__(cls)
+        nn.ModuleDict.__init__(module, branches)
+        module.branch_channels = list(branch_channels)
+        module.out_channels = sum(branch_channels)
+        module.stride = stride
+        return module
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([branch(x) for branch in self.branches], dim=1)
+        outs = []
+        for branch in self.values():
+            outs.append(branch(x))
+        return torch.cat(outs, dim=1)
 
 
-class ResidualInceptionBlock(nn.Module):
+class ResidualParts(NamedTuple):
+    """How a residual block's sum can be fused into one of its convolutions (the hook deploy mode uses).
+
+    ``on_shortcut=False``: ``act(x + scale * conv(body(x)))``; ``on_shortcut=True``:
+    ``act(body(x) + scale * conv(x))``. ``conv`` is a :class:`BasicConv2d` without ReLU.
+    """
+
+    body: nn.Module
+    conv: nn.Module
+    on_shortcut: bool
+    scale: float
+    act: bool
+
+
+class ResidualInceptionBlock(InceptionModule):
     """Residual Inception block: ``act(x + scale * up(concat(branches(x))))``.
 
-    Inception-ResNet (arXiv 1602.07261), Figures 10-13 (v1) and 16, 17, 19 (v2): the branches' concatenation
-    is projected back to the input width by a linear 1×1 convolution with a bias and no BatchNorm, scaled
-    (Section 3.3: 0.1-0.3 stabilizes training; the released v2 uses 0.17 / 0.10 / 0.20 for A / B / C) and
-    added to the input. ``activate=False`` drops the final ReLU (the last block of the released v2).
+    Inception-ResNet (arXiv 1602.07261), Figures 10-13 (v1) and 16, 17, 19 (v2): the branches'
+    concatenation is projected back to the input width by a linear 1×1 convolution ``up`` with a bias and
+    no BatchNorm, scaled (Section 3.3: 0.1-0.3 stabilizes training; the released v2 uses 0.17 / 0.10 /
+    0.20 for A / B / C) and added to the input. ``act=False`` drops the final ReLU (the last block of the
+    released v2). Weight keys: ``<block>.<branch name>...`` and ``<block>.up...``.
 
-    Shapes: (B, in_ch, H, W) -> (B, in_ch, H, W).
+    Shapes: (B, in_channels, H, W) -> (B, in_channels, H, W).
+
+    Raises:
+        ValueError: branches with a stride other than 1 (the sum needs the input's grid).
     """
 
     def __init__(
         self,
-        in_ch: int,
-        branches: Sequence[Branch],
+        in_channels: int,
+        branches: Sequence[tuple[str, Branch]],
         conv_layer: ConvLayer,
         *,
         scale: float = 1.0,
-        activate: bool = True,
+        act: bool = True,
     ) -> None:
-        super().__init__()
-        self.branches = InceptionModule(in_ch, branches, conv_layer)
-        if self.branches.stride != 1:
+        if any(name == "up" for name, _ in branches):
+            raise ValueError("'up' names the up-projection of a residual block; give the branch another name")
+        super().__init__(in_channels, branches, conv_layer)
+        if self.stride != 1:
             raise ValueError("the branches of a residual Inception block must keep the grid size (stride 1)")
-        self.up = conv_layer(self.branches.out_channels, in_ch, 1, bn=False, act=False)
+        self.branch_names = [name for name, _ in branches]
+        self.up = conv_layer(self.out_channels, in_channels, 1, bn=False, act=False)
         self.scale = float(scale)
-        self.act = nn.ReLU(inplace=True) if activate else nn.Identity()
+        self.act = bool(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(x + self.up(self.branches(x)) * self.scale)
+        outs = []
+        for name, branch in self.items():
+            if name != "up":
+                outs.append(branch(x))
+        y = x + self.up(torch.cat(outs, dim=1)) * self.scale
+        return torch.relu(y) if self.act else y
+
+    def residual_parts(self) -> ResidualParts:
+        """The branches (as one :class:`InceptionModule`) and the up-projection, for fusion."""
+        body = InceptionModule.of({n: self[n] for n in self.branch_names}, self.branch_channels, 1)
+        return ResidualParts(body, self.up, on_shortcut=False, scale=self.scale, act=self.act)
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}"
+        return f"scale={self.scale}, act={self.act}"

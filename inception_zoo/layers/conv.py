@@ -63,7 +63,7 @@ class BasicConv2d(nn.Module):
     """Convolution, optional BatchNorm, optional ReLU: the conv block every family is built from.
 
     Args:
-        in_ch, out_ch: input and output channels.
+        in_channels, out_channels: input and output channels.
         kernel_size, stride, padding: as in :class:`torch.nn.Conv2d` (int or (h, w)).
         bn: add a BatchNorm2d after the convolution (False for GoogLeNet as published, which
             predates BatchNorm, and for the linear up-projections of Inception-ResNet).
@@ -74,13 +74,13 @@ class BasicConv2d(nn.Module):
         act: apply ReLU at the end (False for linear projections and Xception's last conv of a block).
         separable: make the convolution a :class:`SeparableConv2d` (Xception).
 
-    Shapes: (B, in_ch, H, W) -> (B, out_ch, H', W').
+    Shapes: (B, in_channels, H, W) -> (B, out_channels, H', W').
     """
 
     def __init__(
         self,
-        in_ch: int,
-        out_ch: int,
+        in_channels: int,
+        out_channels: int,
         kernel_size: Size2,
         stride: Size2 = 1,
         padding: Size2 = 0,
@@ -94,10 +94,10 @@ class BasicConv2d(nn.Module):
         super().__init__()
         bias = (not bn) if bias is None else bias
         conv_cls = SeparableConv2d if separable else nn.Conv2d
-        self.conv = conv_cls(in_ch, out_ch, kernel_size, stride, padding, bias=bias)
-        self.bn = nn.BatchNorm2d(out_ch, eps=bn_eps) if bn else nn.Identity()
+        self.conv = conv_cls(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps) if bn else nn.Identity()
         self.act = nn.ReLU(inplace=True) if act else nn.Identity()
-        self.in_channels, self.out_channels = in_ch, out_ch
+        self.in_channels, self.out_channels = in_channels, out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
@@ -110,23 +110,23 @@ class FactorizedConv2d(nn.Module):
     Inception v4 / Inception-ResNet (arXiv 1602.07261) Figures 6, 11, 13, 17, 19.
 
     Args:
-        in_ch: input channels.
-        mid_ch: channels after the first of the two convolutions.
-        out_ch: channels after the second.
+        in_channels: input channels.
+        mid_channels: channels after the first of the two convolutions.
+        out_channels: channels after the second.
         n: the kernel length (3 or 7 in the papers).
         first: ``"1xn"`` (the 1×n convolution first) or ``"nx1"``; the papers use both orders and
             the released checkpoints depend on it.
         conv_layer: the conv block for both convolutions (a :class:`BasicConv2d` with the family's
             options bound by ``functools.partial``).
 
-    Both convolutions are stride 1 with "same" padding: (B, in_ch, H, W) -> (B, out_ch, H, W).
+    Both convolutions are stride 1 with "same" padding: (B, in_channels, H, W) -> (B, out_channels, H, W).
     """
 
     def __init__(
         self,
-        in_ch: int,
-        mid_ch: int,
-        out_ch: int,
+        in_channels: int,
+        mid_channels: int,
+        out_channels: int,
         n: int,
         *,
         first: Literal["1xn", "nx1"] = "1xn",
@@ -139,10 +139,10 @@ class FactorizedConv2d(nn.Module):
         conv_layer = conv_layer or BasicConv2d
         super().__init__()
         # Registered in forward order (checkpoints list them so); named by shape, not by position.
-        self.add_module(names[0], conv_layer(in_ch, mid_ch, kernels[0], 1, same_padding(kernels[0])))
-        self.add_module(names[1], conv_layer(mid_ch, out_ch, kernels[1], 1, same_padding(kernels[1])))
+        self.add_module(names[0], conv_layer(in_channels, mid_channels, kernels[0], 1, same_padding(kernels[0])))
+        self.add_module(names[1], conv_layer(mid_channels, out_channels, kernels[1], 1, same_padding(kernels[1])))
         self.one_by_n_first = first == "1xn"
-        self.out_channels = out_ch
+        self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Explicit order: TorchScript may compile one forward for two instances whose children differ

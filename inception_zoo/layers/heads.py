@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ConvLayer, LayerSpec, build_sequence
 
-__all__ = ["POOL_TYPES", "GlobalPool", "ClassifierHead", "AuxPool", "AuxHead"]
+__all__ = ["POOL_TYPES", "GlobalPool", "ClassifierHead", "AuxPool", "AuxHead", "AuxSpec"]
 
 
 POOL_TYPES = ("avg", "max", "avgmax", "catavgmax", "")
@@ -144,7 +146,7 @@ class AuxHead(nn.Sequential):
     conv 768 (both with BatchNorm), global pool, FC.
 
     Args:
-        in_ch: channels of the feature map the head taps.
+        in_channels: channels of the feature map the head taps.
         num_classes: classifier outputs.
         pool: the head's :class:`AuxPool`.
         convs: layer specs of the conv blocks after the pool.
@@ -153,12 +155,12 @@ class AuxHead(nn.Sequential):
             instead of its global average (Inception v3).
         hidden_features, drop_rate: as in :class:`ClassifierHead`.
 
-    Shapes: (B, in_ch, H, W) -> (B, num_classes).
+    Shapes: (B, in_channels, H, W) -> (B, num_classes).
     """
 
     def __init__(
         self,
-        in_ch: int,
+        in_channels: int,
         num_classes: int,
         *,
         pool: AuxPool,
@@ -168,7 +170,7 @@ class AuxHead(nn.Sequential):
         hidden_features: int | None = None,
         drop_rate: float = 0.0,
     ) -> None:
-        conv_seq, channels, _ = build_sequence(in_ch, convs, conv_layer)
+        conv_seq, channels, _ = build_sequence(in_channels, convs, conv_layer)
         if flatten:
             channels *= pool.output_size[0] * pool.output_size[1]
         head = ClassifierHead(
@@ -176,3 +178,25 @@ class AuxHead(nn.Sequential):
             hidden_features=hidden_features, drop_rate=drop_rate,
         )
         super().__init__(OrderedDict(pool=pool, convs=conv_seq, head=head))
+
+
+@dataclass(frozen=True)
+class AuxSpec:
+    """An auxiliary head as data: the stage it taps and the parts of its :class:`AuxHead`.
+
+    ``pool`` is ``(kernel_size, stride, output_size)`` of its :class:`AuxPool` (kernel None: adaptive
+    pooling only); ``convs`` the layer specs after the pool; ``flatten``, ``hidden_features`` and
+    ``drop_rate`` as in :class:`AuxHead`."""
+
+    tap: str
+    pool: tuple[int | None, int | None, int]
+    convs: tuple[LayerSpec, ...]
+    flatten: bool = False
+    hidden_features: int | None = None
+    drop_rate: float = 0.0
+
+    def build(self, in_channels: int, num_classes: int, conv_layer: ConvLayer) -> AuxHead:
+        return AuxHead(
+            in_channels, num_classes, pool=AuxPool(*self.pool), convs=self.convs, conv_layer=conv_layer,
+            flatten=self.flatten, hidden_features=self.hidden_features, drop_rate=self.drop_rate,
+        )

@@ -1,32 +1,15 @@
 """The model class every family builds: named stages, a classifier head, optional auxiliary heads."""
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import BasicConv2d, ClassifierHead, LayerSpec, build_stages
-from ..layers.blocks import ConvLayer
+from ..layers import BasicConv2d, ClassifierHead, build_stages
+from ..records import ModelRecord
 
-__all__ = [
-    "InceptionNet",
-    "InceptionOutputs",
-    "AuxSpec",
-    "Paper",
-    "model_cfg",
-    "IMAGENET_DEFAULT_MEAN",
-    "IMAGENET_DEFAULT_STD",
-    "IMAGENET_INCEPTION_MEAN",
-    "IMAGENET_INCEPTION_STD",
-]
-
-IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
-IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
-IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
+__all__ = ["InceptionNet", "InceptionOutputs", "check_input", "init_weights"]
 
 
 class InceptionOutputs(NamedTuple):
@@ -39,61 +22,6 @@ class InceptionOutputs(NamedTuple):
 
     logits: torch.Tensor
     aux: tuple[torch.Tensor, ...]
-
-
-@dataclass(frozen=True)
-class Paper:
-    """A paper a model follows, with what it reports about the model (None where it reports nothing).
-
-    ``params`` is a parameter count; ``macs`` counts multiply-adds (one fused multiply-add = one) for one
-    image at the paper's input size. ``note`` says how exact the reported figures are. ``top1`` is the
-    ImageNet validation top-1 accuracy in percent that the paper reports for a single model evaluated on a
-    single crop, ``top1_note`` where it is reported."""
-
-    title: str
-    arxiv: str
-    params: int | None = None
-    macs: int | None = None
-    note: str = ""
-    top1: float | None = None
-    top1_note: str = ""
-
-
-def model_cfg(
-    *,
-    paper: Paper,
-    input_size: tuple[int, int, int],
-    min_input_size: tuple[int, int, int],
-    mean: tuple[float, float, float],
-    std: tuple[float, float, float],
-    interpolation: str,
-    crop_pct: float,
-) -> dict[str, Any]:
-    """A model's default configuration in timm's conventions (``input_size`` is (C, H, W), ``crop_pct``
-    the centre-crop fraction of the resized image), plus the paper it follows and the figures it reports.
-    ``num_classes``, ``first_conv`` and ``classifier`` are filled in by :class:`InceptionNet`."""
-    return {
-        "input_size": input_size,
-        "min_input_size": min_input_size,
-        "mean": mean,
-        "std": std,
-        "interpolation": interpolation,
-        "crop_pct": crop_pct,
-        "paper": {"title": paper.title, "arxiv": paper.arxiv},
-        "paper_params": paper.params,
-        "paper_macs": paper.macs,
-        "paper_note": paper.note,
-        "paper_top1": paper.top1,
-        "paper_top1_note": paper.top1_note,
-    }
-
-
-@dataclass(frozen=True)
-class AuxSpec:
-    """An auxiliary head: the stage it taps and ``build(in_channels, num_classes) -> nn.Module``."""
-
-    tap: str
-    build: Callable[[int, int], nn.Module]
 
 
 def init_weights(model: nn.Module) -> None:
@@ -121,23 +49,21 @@ def init_weights(model: nn.Module) -> None:
 
 
 class InceptionNet(nn.Module):
-    """An image classifier built from a named layout of layer specs.
+    """An image classifier built from a :class:`~inception_zoo.records.ModelRecord`: the generic
+    builder of every model in the zoo.
 
     Args:
-        layout: ``[(stage_name, spec), ...]`` in forward order; the stage names become the children of
-            ``self.features`` (e.g. ``features.Mixed_5b``).
-        conv_layer: the family's conv block (a :class:`~inception_zoo.layers.BasicConv2d` partial).
-        name: the registered model name, used in error messages.
-        default_cfg: from :func:`model_cfg`.
-        num_classes: classifier outputs (0: the head returns pooled features).
+        record: the model's record (layout, conv options, input configuration, auxiliary heads).
+        num_classes: classifier outputs (0: the head returns pooled features); None: the record's.
         in_chans: input channels.
-        drop_rate: dropout before the main classifier (auxiliary heads keep their papers' dropout).
-        aux_heads: the auxiliary heads the architecture defines, built only when ``aux_logits=True``.
+        drop_rate: dropout before the main classifier; None: the paper's (the record's). Auxiliary heads
+            keep their papers' dropout.
         aux_logits: build the auxiliary heads and return :class:`InceptionOutputs` in train mode.
         global_pool: the head's pooling, one of "avg", "max", "avgmax", "catavgmax", "" (see
             :class:`~inception_zoo.layers.GlobalPool`).
 
-    The timm model surface: ``forward_features``, ``forward_head(pre_logits=)``, ``get_classifier``,
+    The stages of ``record.layout`` are the children of ``self.features`` (``features.Mixed_5b``). The timm
+    model surface: ``forward_features``, ``forward_head(pre_logits=)``, ``get_classifier``,
     ``reset_classifier``, ``set_grad_checkpointing``, ``default_cfg``, ``feature_taps``; feature maps at
     reductions 2-32 through ``create_model(name, features_only=True)``.
 
@@ -155,26 +81,25 @@ class InceptionNet(nn.Module):
 
     def __init__(
         self,
-        layout: Sequence[tuple[str, LayerSpec]],
+        record: ModelRecord,
         *,
-        conv_layer: ConvLayer,
-        name: str,
-        default_cfg: dict[str, Any],
-        num_classes: int = 1000,
+        num_classes: int | None = None,
         in_chans: int = 3,
-        drop_rate: float = 0.0,
-        aux_heads: Sequence[AuxSpec] = (),
+        drop_rate: float | None = None,
         aux_logits: bool = False,
         global_pool: str = "avg",
     ) -> None:
         super().__init__()
+        name = record.name
+        num_classes = record.num_classes if num_classes is None else num_classes
+        drop_rate = record.drop_rate if drop_rate is None else drop_rate
         _check_int("num_classes", num_classes, minimum=0, name=name)
         _check_int("in_chans", in_chans, minimum=1, name=name)
         if not isinstance(drop_rate, (int, float)) or isinstance(drop_rate, bool) or not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"{name}: drop_rate must be a number in [0, 1), got {drop_rate!r}")
         if not isinstance(aux_logits, bool):
             raise ValueError(f"{name}: aux_logits must be True or False, got {aux_logits!r}")
-        if aux_logits and not aux_heads:
+        if aux_logits and not record.aux_heads:
             raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
         if aux_logits and num_classes == 0:
             raise ValueError(f"{name}: aux_logits=True needs num_classes > 0")
@@ -183,7 +108,8 @@ class InceptionNet(nn.Module):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.drop_rate = float(drop_rate)
-        self.features, self.stage_info = build_stages(in_chans, layout, conv_layer)
+        conv_layer = record.conv_layer()
+        self.features, self.stage_info = build_stages(in_chans, record.layout, conv_layer)
         self.num_features = self.stage_info[-1].channels
         self.head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
         self.grad_checkpointing = False
@@ -193,29 +119,28 @@ class InceptionNet(nn.Module):
         self.aux_taps: list[int] = []
         if aux_logits:
             names = [s.name for s in self.stage_info]
-            for spec in aux_heads:
+            for spec in record.aux_heads:
                 idx = names.index(spec.tap)
-                self.aux_heads.append(spec.build(self.stage_info[idx].channels, num_classes))
+                self.aux_heads.append(spec.build(self.stage_info[idx].channels, num_classes, conv_layer))
                 self.aux_taps.append(idx)
 
         init_weights(self)
         first_conv = next(n for n, m in self.named_modules() if isinstance(m, nn.Conv2d))
+        cfg = record.default_cfg()
         self.default_cfg = dict(
-            default_cfg,
-            architecture=name,
+            cfg,
             num_classes=num_classes,
             first_conv=first_conv,
             classifier="head.fc",
-            input_size=(in_chans, *default_cfg["input_size"][1:]),
-            min_input_size=(in_chans, *default_cfg["min_input_size"][1:]),
+            input_size=(in_chans, *record.input_size[1:]),
+            min_input_size=(in_chans, *record.min_input_size[1:]),
         )
         if in_chans != 3:  # one channel: the RGB average; more: the average repeated (as timm does)
             for key in ("mean", "std"):
-                self.default_cfg[key] = (sum(default_cfg[key]) / 3,) * in_chans
+                self.default_cfg[key] = (sum(cfg[key]) / 3,) * in_chans
         self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read; the same dict
-        self._min_size = tuple(default_cfg["min_input_size"][1:])
+        self._min_size = tuple(record.min_input_size[1:])
         self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
-        self.deployed = False  # set by inception_zoo.optimize_for_inference
         # An empty buffer that follows .half() / .to(dtype): the weights' dtype, readable when scripted too.
         self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
 
@@ -285,15 +210,7 @@ class InceptionNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_chans, H, W) -> the last feature map (B, num_features, H/32, W/32 roughly), unpooled."""
         self._check_input(x)
-        if self.deployed:
-            x = x.contiguous(memory_format=torch.channels_last)
         return self._run_stages(x)
-
-    @torch.jit.ignore
-    def train(self, mode: bool = True) -> "InceptionNet":
-        if mode and self.deployed:
-            raise RuntimeError(f"{self.name} was optimized for inference (BatchNorm folded); it cannot be trained")
-        return super().train(mode)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Feature map -> logits (B, num_classes), or the pooled features (B, num_features) if pre_logits."""

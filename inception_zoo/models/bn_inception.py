@@ -10,13 +10,12 @@ pytorchcv ports (BatchNorm eps 1e-5).
 
 from __future__ import annotations
 
-from functools import partial
+from ..layers import Conv, Mixed, Pool
+from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer
+from ..registry import register_model
+from .inception_v1 import PAPER_RECIPE
 
-from ..layers import BasicConv2d, Conv, Mixed, Pool
-from ..registry import register_alias, register_model
-from .base import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, InceptionNet, Paper, model_cfg
-
-__all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "bn_inception"]
+__all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "BN_INCEPTION"]
 
 # Figure 5: #1×1, #3×3 reduce, #3×3, double #3×3 reduce, double #3×3, pool type, pool proj, stride.
 # A stride-2 row has no 1×1 branch and passes the max-pooled input through unprojected ("pass through").
@@ -45,52 +44,44 @@ PAPER = Paper(
 def bn_inception_module(
     c1: int, c3r: int, c3: int, d3r: int, d3: int, pool: str, pool_proj: int, stride: int
 ) -> Mixed:
-    """One row of Figure 5 as an Inception module (a reduction module when ``stride == 2``)."""
-    branches = []
+    """One row of Figure 5 as an Inception module (a reduction module when ``stride == 2``), with branches
+    ``branch1x1``, ``branch3x3``, ``branch3x3dbl`` and ``branch_pool``."""
+    branches = {}
     if c1:
-        branches.append((Conv(c1),))
-    branches.append((Conv(c3r), Conv(c3, 3, stride, padding=1)))
-    branches.append((Conv(d3r), Conv(d3, 3), Conv(d3, 3, stride, padding=1)))
+        branches["branch1x1"] = (Conv(c1),)
+    branches["branch3x3"] = (Conv(c3r), Conv(c3, 3, stride, padding=1))
+    branches["branch3x3dbl"] = (Conv(d3r), Conv(d3, 3), Conv(d3, 3, stride, padding=1))
     if stride == 1:
-        branches.append((Pool(pool, 3, 1, ceil_mode=True), Conv(pool_proj)))
+        branches["branch_pool"] = (Pool(pool, 3, 1, ceil_mode=True), Conv(pool_proj))
     else:
         # "same" max pool: Caffe's ceil-mode pool at the even grids of 224×224 input, and the stride-2
         # convolutions' output size at odd grids too (Caffe's layout only concatenates on even grids).
-        branches.append((Pool(pool, 3, 2, padding="same"),))
-    return Mixed(tuple(branches))
+        branches["branch_pool"] = (Pool(pool, 3, 2, padding="same"),)
+    return Mixed(**branches)
 
 
-def _layout() -> list:
-    maxpool = Pool("max", 3, 2, ceil_mode=True)
-    return [
+MAXPOOL = Pool("max", 3, 2, ceil_mode=True)
+
+BN_INCEPTION = register_model(ModelRecord(
+    name="bn_inception",
+    summary="Batch Normalization, arXiv 1502.03167, Figure 5",
+    paper=PAPER,
+    layout=(
         ("conv1_7x7_s2", Conv(64, 7, 2, padding=3)),
-        ("pool1_3x3_s2", maxpool),
+        ("pool1_3x3_s2", MAXPOOL),
         ("conv2_3x3_reduce", Conv(64)),
         ("conv2_3x3", Conv(192, 3)),
-        ("pool2_3x3_s2", maxpool),
+        ("pool2_3x3_s2", MAXPOOL),
         *[(name, bn_inception_module(*row)) for name, row in BN_INCEPTION_TABLE.items()],
-    ]
-
-
-@register_model
-def bn_inception(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.0,
-    global_pool: str = "avg",
-) -> InceptionNet:
-    """BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input, 11,295,240 parameters.
-
-    No dropout (Section 4.2.1 removes it) and no auxiliary heads in this layout. Output (B, num_classes).
-    """
-    return InceptionNet(
-        _layout(),
-        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-5, bias=True),
-        name="bn_inception",
-        default_cfg=model_cfg(
-            paper=PAPER, input_size=(3, 224, 224), min_input_size=(3, 7, 7),
-            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
-        ),
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
-    )
-
-
-register_alias("inception_v2", "bn_inception")
+    ),
+    conv=dict(bn=True, bn_eps=1e-5, bias=True),
+    input_size=(3, 224, 224), min_input_size=(3, 7, 7),
+    mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
+    drop_rate=0.0,
+    params=11_295_240,
+    recipe=PAPER_RECIPE,
+    peers=(Peer("pytorchcv", "bninception"),),
+    aliases=("inception_v2",),
+    doc="BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input. No dropout (Section 4.2.1 removes it) "
+    "and no auxiliary heads in this layout.",
+))

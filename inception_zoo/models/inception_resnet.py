@@ -11,15 +11,16 @@ Convolutions inside the branches have no bias and a BatchNorm (eps 1e-3). Stage 
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 
-from ..layers import BasicConv2d, Conv, Factorized, Mixed, Residual
+from ..layers import Conv, Factorized, Mixed, Residual
+from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Peer
 from ..registry import register_model
-from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, InceptionNet, Paper, model_cfg
-from .inception_v3 import MAX_S2, STEM as V3_STEM
-from .inception_v4 import PAPER as V4_PAPER, TF_AVG, reduction_a
+from .inception_v3 import MAX_S2, PAPER_RECIPE
+from .inception_v3 import STEM as V3_STEM
+from .inception_v4 import PAPER as V4_PAPER
+from .inception_v4 import TF_AVG, reduction_a
 
-__all__ = ["reduction_b", "inception_resnet_v1", "inception_resnet_v2"]
+__all__ = ["reduction_b", "INCEPTION_RESNET_V1", "INCEPTION_RESNET_V2"]
 
 PAPER_V1 = replace(V4_PAPER, top1=78.7, top1_note="Table 2, 21.3% top-1 error, single model, single crop")
 PAPER_V2 = replace(V4_PAPER, top1=80.1, top1_note="Table 2, 19.9% top-1 error, single model, single crop")
@@ -27,106 +28,91 @@ PAPER_V2 = replace(V4_PAPER, top1=80.1, top1_note="Table 2, 19.9% top-1 error, s
 # Residual scales of the released v2 checkpoint (A, B, C); the paper (Section 3.3) asks for 0.1-0.3.
 SCALE_A, SCALE_B, SCALE_C = 0.17, 0.10, 0.20
 
+# Branches are positional, as TF-slim's Branch_0 ...: weight keys block35_1.branch0 ..., block35_1.up.
+
 
 def reduction_b(a: int, b: int, c1: int, c2: int) -> Mixed:
     """Reduction-B of the Inception-ResNets (v1 Figure 12, v2 Figure 18), 17×17 -> 8×8:
     1×1 256 -> 3×3/2 a | 1×1 256 -> 3×3/2 b | 1×1 256 -> 3×3 c1 -> 3×3/2 c2 | max 3×3/2."""
-    return Mixed((
+    return Mixed(
         (Conv(256), Conv(a, 3, 2)),
         (Conv(256), Conv(b, 3, 2)),
         (Conv(256), Conv(c1, 3), Conv(c2, 3, 2)),
         (MAX_S2,),
-    ))
+    )
 
 
-# Inception-ResNet-v1 (Figures 10, 11, 13).
-V1_BLOCK_A = Residual(((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(32, 3), Conv(32, 3))), SCALE_A)
-V1_BLOCK_B = Residual(((Conv(128),), (Conv(128), Factorized(128, 128, 7))), SCALE_B)
-V1_BLOCK_C = Residual(((Conv(192),), (Conv(192), Factorized(192, 192, 3))), SCALE_C)
+# Inception-ResNet-v1: Inception-ResNet-A, -B, -C (Figures 10, 11, 13).
+V1_BLOCK_A = Residual((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(32, 3), Conv(32, 3)), scale=SCALE_A)
+V1_BLOCK_B = Residual((Conv(128),), (Conv(128), Factorized(128, 128, 7)), scale=SCALE_B)
+V1_BLOCK_C = Residual((Conv(192),), (Conv(192), Factorized(192, 192, 3)), scale=SCALE_C)
 
 # Inception-ResNet-v2 as released (Figures 16, 17, 19 with the checkpoint's widths).
-V2_BLOCK_A = Residual(((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(48, 3), Conv(64, 3))), SCALE_A)
-V2_BLOCK_B = Residual(((Conv(192),), (Conv(128), Factorized(160, 192, 7))), SCALE_B)
+V2_BLOCK_A = Residual((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(48, 3), Conv(64, 3)), scale=SCALE_A)
+V2_BLOCK_B = Residual((Conv(192),), (Conv(128), Factorized(160, 192, 7)), scale=SCALE_B)
 V2_BLOCK_C_BRANCHES = ((Conv(192),), (Conv(192), Factorized(224, 256, 3)))
 
+V1_LAYOUT = (
+    *V3_STEM,  # Figure 14: Inception v3's stem, then a 3×3/2 convolution to 256 channels
+    ("Conv2d_4b_3x3", Conv(256, 3, 2)),
+    *[(f"block35_{i}", V1_BLOCK_A) for i in range(1, 6)],
+    ("Mixed_6a", reduction_a(192, 192, 256, 384)),
+    *[(f"block17_{i}", V1_BLOCK_B) for i in range(1, 11)],
+    ("Mixed_7a", reduction_b(384, 256, 256, 256)),
+    *[(f"block8_{i}", V1_BLOCK_C) for i in range(1, 6)],
+)
 
-def _v1_layout() -> list:
-    return [
-        *V3_STEM,  # Figure 14: Inception v3's stem, then a 3×3/2 convolution to 256 channels
-        ("Conv2d_4b_3x3", Conv(256, 3, 2)),
-        *[(f"block35_{i}", V1_BLOCK_A) for i in range(1, 6)],
-        ("Mixed_6a", reduction_a(192, 192, 256, 384)),
-        *[(f"block17_{i}", V1_BLOCK_B) for i in range(1, 11)],
-        ("Mixed_7a", reduction_b(384, 256, 256, 256)),
-        *[(f"block8_{i}", V1_BLOCK_C) for i in range(1, 6)],
-    ]
+V2_LAYOUT = (
+    *V3_STEM,  # the released checkpoint's stem: Inception v3's, then Mixed_5b
+    ("MaxPool_5a_3x3", MAX_S2),
+    ("Mixed_5b", Mixed(
+        (Conv(96),),
+        (Conv(48), Conv(64, 5)),
+        (Conv(64), Conv(96, 3), Conv(96, 3)),
+        (TF_AVG, Conv(64)),
+    )),
+    *[(f"block35_{i}", V2_BLOCK_A) for i in range(1, 11)],
+    ("Mixed_6a", reduction_a(256, 256, 384, 384)),
+    *[(f"block17_{i}", V2_BLOCK_B) for i in range(1, 21)],
+    ("Mixed_7a", reduction_b(384, 288, 288, 320)),
+    *[(f"block8_{i}", Residual(*V2_BLOCK_C_BRANCHES, scale=SCALE_C)) for i in range(1, 10)],
+    ("Block8", Residual(*V2_BLOCK_C_BRANCHES, scale=1.0, act=False)),
+    ("Conv2d_7b_1x1", Conv(1536)),
+)
 
+TF_INPUT = dict(
+    conv=dict(bn=True, bn_eps=1e-3), input_size=(3, 299, 299), min_input_size=(3, 75, 75),
+    mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
+    drop_rate=0.2, recipe=PAPER_RECIPE,
+)
 
-def _v2_layout() -> list:
-    return [
-        *V3_STEM,  # the released checkpoint's stem: Inception v3's, then Mixed_5b
-        ("MaxPool_5a_3x3", MAX_S2),
-        ("Mixed_5b", Mixed((
-            (Conv(96),),
-            (Conv(48), Conv(64, 5)),
-            (Conv(64), Conv(96, 3), Conv(96, 3)),
-            (TF_AVG, Conv(64)),
-        ))),
-        *[(f"block35_{i}", V2_BLOCK_A) for i in range(1, 11)],
-        ("Mixed_6a", reduction_a(256, 256, 384, 384)),
-        *[(f"block17_{i}", V2_BLOCK_B) for i in range(1, 21)],
-        ("Mixed_7a", reduction_b(384, 288, 288, 320)),
-        *[(f"block8_{i}", Residual(V2_BLOCK_C_BRANCHES, SCALE_C)) for i in range(1, 10)],
-        ("Block8", Residual(V2_BLOCK_C_BRANCHES, 1.0, activate=False)),
-        ("Conv2d_7b_1x1", Conv(1536)),
-    ]
+INCEPTION_RESNET_V1 = register_model(ModelRecord(
+    name="inception_resnet_v1",
+    summary="Inception-ResNet-v1, arXiv 1602.07261, Figures 10-15",
+    paper=PAPER_V1,
+    layout=V1_LAYOUT,
+    params=22_756_328,
+    **TF_INPUT,
+    doc="Inception-ResNet-v1 as in the paper (arXiv 1602.07261, Figure 15): stem of Figure 14, 5 × A "
+    "(Figure 10), Reduction-A (k, l, m, n = 192, 192, 256, 384), 10 × B (Figure 11), Reduction-B "
+    "(Figure 12), 5 × C (Figure 13), average pool, dropout 0.2 (keep 0.8), FC 1792 -> num_classes. "
+    "Residual scales 0.17 / 0.10 / 0.20 (the paper gives only the 0.1-0.3 range). Not pytorchcv's "
+    "inceptionresnetv1, which follows the face-recognition code base (one extra C block without ReLU and "
+    "another head).",
+))
 
-
-def _build(name: str, layout: list, paper: Paper, **kwargs) -> InceptionNet:
-    return InceptionNet(
-        layout,
-        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-3),
-        name=name,
-        default_cfg=model_cfg(
-            paper=paper, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
-        ),
-        **kwargs,
-    )
-
-
-@register_model
-def inception_resnet_v1(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
-    global_pool: str = "avg",
-) -> InceptionNet:
-    """Inception-ResNet-v1 as in the paper (arXiv 1602.07261, Figure 15): stem of Figure 14, 5 × A
-    (Figure 10), Reduction-A (k, l, m, n = 192, 192, 256, 384), 10 × B (Figure 11), Reduction-B
-    (Figure 12), 5 × C (Figure 13), average pool, dropout 0.2 (keep 0.8), FC 1792 -> num_classes.
-    Residual scales 0.17 / 0.10 / 0.20 (the paper gives only the 0.1-0.3 range). 22,756,328 parameters.
-
-    Not pytorchcv's ``inceptionresnetv1``, which follows the face-recognition code base (one extra C
-    block without ReLU and another head)."""
-    return _build(
-        "inception_resnet_v1", _v1_layout(), PAPER_V1,
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
-    )
-
-
-@register_model
-def inception_resnet_v2(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
-    global_pool: str = "avg",
-) -> InceptionNet:
-    """Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's
-    port), 299×299 input, 55,843,464 parameters.
-
-    Departs from the paper's Figure 18 as the checkpoint does: an Inception-v3-style stem ending in
-    Mixed_5b (320 channels) instead of the Figure 3 stem (384), block widths of the checkpoint, 10 × A
-    (scale 0.17), Reduction-A (k, l, m, n = 256, 256, 384, 384), 20 × B (0.10), Reduction-B, 9 × C (0.20)
-    plus a final C block with scale 1.0 and no ReLU, and a 1×1 convolution to 1536 channels before the
-    pool. Dropout 0.2 (keep 0.8)."""
-    return _build(
-        "inception_resnet_v2", _v2_layout(), PAPER_V2,
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
-    )
+INCEPTION_RESNET_V2 = register_model(ModelRecord(
+    name="inception_resnet_v2",
+    summary="Inception-ResNet-v2, arXiv 1602.07261, in the released checkpoint's layout",
+    paper=PAPER_V2,
+    layout=V2_LAYOUT,
+    params=55_843_464,
+    peers=(Peer("timm", "inception_resnet_v2"),),
+    **TF_INPUT,
+    doc="Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's "
+    "port), 299×299 input. Departs from the paper's Figure 18 as the checkpoint does: an Inception-v3-style "
+    "stem ending in Mixed_5b (320 channels) instead of the Figure 3 stem (384), block widths of the "
+    "checkpoint, 10 × A (scale 0.17), Reduction-A (k, l, m, n = 256, 256, 384, 384), 20 × B (0.10), "
+    "Reduction-B, 9 × C (0.20) plus a final C block with scale 1.0 and no ReLU, and a 1×1 convolution to "
+    "1536 channels before the pool. Dropout 0.2 (keep 0.8).",
+))

@@ -10,14 +10,12 @@ the checkpoint's order is kept. Average pools exclude the padding (TensorFlow's 
 
 from __future__ import annotations
 
-from functools import partial
-
-from ..layers import BasicConv2d, Conv, Factorized, Mixed, Pool
+from ..layers import Conv, Factorized, Mixed, Pool
+from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer
 from ..registry import register_model
-from .base import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, InceptionNet, Paper, model_cfg
-from .inception_v3 import MAX_S2, filter_bank
+from .inception_v3 import MAX_S2, PAPER_RECIPE, filter_bank
 
-__all__ = ["TF_AVG", "reduction_a", "inception_v4"]
+__all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "INCEPTION_V4"]
 
 PAPER = Paper(
     title="Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
@@ -29,82 +27,78 @@ PAPER = Paper(
 
 TF_AVG = Pool("avg", 3, 1, count_include_pad=False)
 
+# Branches are positional, as TF-slim's Branch_0 ... Branch_3: weight keys branch0 ... branch3.
+
 
 def reduction_a(k: int, l: int, m: int, n: int) -> Mixed:  # noqa: E741  (the paper's letters)
     """Reduction-A (Figure 7), 35×35 -> 17×17: 3×3/2 n | 1×1 k -> 3×3 l -> 3×3/2 m | max 3×3/2.
     Table 1 gives k, l, m, n per network; shared by Inception v4 and Inception-ResNet v1/v2."""
-    return Mixed((
+    return Mixed(
         (Conv(n, 3, 2),),
         (Conv(k), Conv(l, 3), Conv(m, 3, 2)),
         (MAX_S2,),
-    ))
+    )
 
 
-STEM = [
+# Figure 3, with the checkpoint's order of the 7×1/1×7 pair.
+STEM = (
     ("Conv2d_1a_3x3", Conv(32, 3, 2)),
     ("Conv2d_2a_3x3", Conv(32, 3, padding=0)),
     ("Conv2d_2b_3x3", Conv(64, 3)),
-    ("Mixed_3a", Mixed(((MAX_S2,), (Conv(96, 3, 2),)))),
-    ("Mixed_4a", Mixed((
+    ("Mixed_3a", Mixed((MAX_S2,), (Conv(96, 3, 2),))),
+    ("Mixed_4a", Mixed(
         (Conv(64), Conv(96, 3, padding=0)),
         (Conv(64), Factorized(64, 64, 7, first="1xn"), Conv(96, 3, padding=0)),
-    ))),
-    ("Mixed_5a", Mixed(((Conv(192, 3, 2),), (MAX_S2,)))),
-]
+    )),
+    ("Mixed_5a", Mixed((Conv(192, 3, 2),), (MAX_S2,))),
+)
 
-INCEPTION_A = Mixed((
+INCEPTION_A = Mixed(  # Figure 4
     (Conv(96),),
     (Conv(64), Conv(96, 3)),
     (Conv(64), Conv(96, 3), Conv(96, 3)),
     (TF_AVG, Conv(96)),
-))
+)
 
-INCEPTION_B = Mixed((
+INCEPTION_B = Mixed(  # Figure 5
     (Conv(384),),
     (Conv(192), Factorized(224, 256, 7, first="1xn")),
     (Conv(192), Factorized(192, 224, 7, first="nx1"), Factorized(224, 256, 7, first="nx1")),
     (TF_AVG, Conv(128)),
-))
+)
 
-REDUCTION_B = Mixed((
+REDUCTION_B = Mixed(  # Figure 8
     (Conv(192), Conv(192, 3, 2)),
     (Conv(256), Factorized(256, 320, 7, first="1xn"), Conv(320, 3, 2)),
     (MAX_S2,),
-))
+)
 
-INCEPTION_C = Mixed((
+INCEPTION_C = Mixed(  # Figure 6
     (Conv(256),),
     (Conv(384), filter_bank(256)),
     (Conv(384), Factorized(448, 512, 3, first="nx1"), filter_bank(256)),
     (TF_AVG, Conv(256)),
-))
+)
 
-
-def _layout() -> list:
-    return [
+INCEPTION_V4 = register_model(ModelRecord(
+    name="inception_v4",
+    summary="Inception-v4, Inception-ResNet and the Impact of Residual Connections, arXiv 1602.07261",
+    paper=PAPER,
+    layout=(  # Figure 9
         *STEM,
         *[(f"Mixed_5{c}", INCEPTION_A) for c in "bcde"],
         ("Mixed_6a", reduction_a(192, 224, 256, 384)),
         *[(f"Mixed_6{c}", INCEPTION_B) for c in "bcdefgh"],
         ("Mixed_7a", REDUCTION_B),
         *[(f"Mixed_7{c}", INCEPTION_C) for c in "bcd"],
-    ]
-
-
-@register_model
-def inception_v4(
-    *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = False, drop_rate: float = 0.2,
-    global_pool: str = "avg",
-) -> InceptionNet:
-    """Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2
-    (keep probability 0.8). 42,679,816 parameters; no auxiliary heads. Output (B, num_classes)."""
-    return InceptionNet(
-        _layout(),
-        conv_layer=partial(BasicConv2d, bn=True, bn_eps=1e-3),
-        name="inception_v4",
-        default_cfg=model_cfg(
-            paper=PAPER, input_size=(3, 299, 299), min_input_size=(3, 75, 75),
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
-        ),
-        num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate, aux_logits=aux_logits, global_pool=global_pool,
-    )
+    ),
+    conv=dict(bn=True, bn_eps=1e-3),
+    input_size=(3, 299, 299), min_input_size=(3, 75, 75),
+    mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
+    drop_rate=0.2,
+    params=42_679_816,
+    recipe=PAPER_RECIPE,
+    peers=(Peer("timm", "inception_v4"),),
+    doc="Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2 "
+    "(keep probability 0.8); no auxiliary heads.",
+))

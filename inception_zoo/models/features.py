@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .models.base import check_input
+from .base import check_input
 
 __all__ = ["FeatureInfo", "FeatureExtractor"]
 

@@ -1,0 +1,171 @@
+"""``inception-zoo bench``: the options, the terminal table and the JSON report.
+
+``benchmarks/compare.py`` builds on these: the same options plus ``--markdown``, and the machine report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from .measure import VARIANTS, check_args, memory_probe, run
+from .timing import DTYPES, SAMPLE_SECONDS
+
+__all__ = ["PROG", "build_parser", "main", "table", "check_writable", "checked_args", "write_report"]
+
+DESCRIPTION = ("Comparison benchmark: our models, their deploy mode and the peers' (torchvision, timm, "
+               "pytorchcv), side by side in one process.")
+PROG = "inception-zoo bench"
+HEADERS = ["dtype", "model", "variant", "latency b1 (ms)", "images/s", "train step (ms)", "peak mem (MB)",
+           "GFLOP/s", "of matmul", "vs peer: latency", "throughput", "train", "ceiling"]
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1. Raises ArgumentTypeError (one clear line) otherwise."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a positive, finite number of seconds. Raises ArgumentTypeError otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text}")
+    return value
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The benchmark's options, added to ``parser`` (the ``bench`` subcommand's) or to a new parser;
+    returns it."""
+    parser = parser or argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
+    add = parser.add_argument
+    add("--device", choices=["cpu", "cuda"], default="cpu")
+    add("--batch-size", type=_positive, default=8, metavar="N", help="batch of the throughput, train-step "
+        "and memory figures (default 8); latency is at batch 1")
+    add("--channels-last", action="store_true", help="channels_last weights and inputs, both sides")
+    add("--dtype", nargs="+", choices=list(DTYPES), default=None,
+        help="fp32, or autocast to bf16 / fp16; several run one after the other "
+             "(default: fp32 on cpu, fp16 on cuda)")
+    add("--compile", action="store_true", help="torch.compile every variant")
+    add("--models", default="*", metavar="PATTERN", help="fnmatch pattern (models with a peer)")
+    add("--repeats", type=_positive, default=5, help="timing rounds per model; figures are their medians")
+    add("--latency-iters", type=_positive, default=3, metavar="K",
+        help="at least K batch-1 forwards per latency sample (default 3)")
+    add("--sample-seconds", type=_positive_float, default=SAMPLE_SECONDS, metavar="S",
+        help=f"forwards per timing sample to fill about S seconds, half at batch 1 "
+             f"(default {SAMPLE_SECONDS})")
+    add("--threads", type=_positive, default=None, help="torch threads (default: torch's)")
+    add("--no-train", dest="train", action="store_false", help="skip the train-step timing")
+    add("--no-memory", dest="memory", action="store_false", help="skip the peak-memory probes")
+    add("--json", default="benchmark.json", metavar="FILE", help="JSON report (default: benchmark.json)")
+    add("--progress", action="store_true", default=None, help="force the progress bar")
+    add("--memory-probe", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
+    return parser
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _row(dtype: str, entry: dict, variant: str) -> list[str]:
+    r = entry["results"][variant]
+    ratio = entry["ratios"].get(f"{variant}/peer", {})
+    return [
+        dtype, entry["model"], variant if variant != "peer" else entry["peer"], _fmt(r["latency_ms"], ".1f"),
+        _fmt(r["throughput_img_s"], ".1f"), _fmt(r["train_step_ms"], ".0f"),
+        _fmt(r.get("peak_memory_mb"), ".0f"), _fmt(r["achieved_gflops"], ".0f"),
+        _fmt(100 * r["matmul_fraction"], ".0f") + "%",
+        *(_fmt(ratio.get(key)) for key in ("latency", "throughput", "train", "ceiling")),
+    ]
+
+
+def table(report: dict, fmt: str = "github") -> str:
+    """The table of a report (any tabulate format; github: markdown), one row per dtype, model and variant:
+    latency at batch 1 (ms), throughput (images/s), train step (ms), peak memory (MB), achieved GFLOP/s and
+    its fraction of the matmul rate, and for ours and deploy the ratios against the peer (peer time / our
+    time; the ceiling for deploy). Missing figures show as "-"."""
+    from tabulate import tabulate
+
+    rows = [_row(run_["dtype"], m, v) for run_ in report["runs"] for m in run_["models"] for v in VARIANTS]
+    return tabulate(rows, headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+
+
+def check_writable(option: str, path: str, prog: str = PROG) -> None:
+    """Checked before the long part: ``path``'s folder exists and is writable.
+
+    Raises:
+        SystemExit: with one line naming ``prog``, the option and the folder.
+    """
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise SystemExit(f"{prog}: {option} {path}: folder {folder} does not exist or is not writable")
+
+
+def checked_args(args: argparse.Namespace, prog: str = PROG) -> argparse.Namespace:
+    """``args`` after the checks that need no measuring: the models, the device, the ``--json`` folder.
+
+    Raises:
+        SystemExit: with one line naming ``prog`` and what is wrong.
+    """
+    try:
+        check_args(args)
+    except ValueError as e:
+        raise SystemExit(f"{prog}: {e}") from None
+    check_writable("--json", args.json, prog)
+    return args
+
+
+def write_report(report: dict, path: str, prog: str = PROG) -> bool:
+    """Write the JSON report to ``path`` and say so; on an OSError print it as one line to stderr and
+    return False."""
+    try:
+        Path(path).write_text(json.dumps(report, indent=1))
+    except OSError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return False
+    print(f"wrote {path}")
+    return True
+
+
+def _probe(args: argparse.Namespace) -> int:
+    """The memory-probe child: print one variant's peak memory in MB as the last line of stdout."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.dtype_now = (args.dtype or ["fp32"])[0]
+    print(memory_probe(*args.memory_probe, args))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    """Command line entry (``inception-zoo bench``, ``python -m inception_zoo.bench``): measure, print the
+    table, write the JSON report. ``argv``: the options after ``bench`` (default ``sys.argv[1:]``); or
+    ``args`` already parsed by :func:`build_parser`'s options, as the ``inception-zoo`` command passes
+    them. Returns the exit status (1: the report could not be written).
+
+    Raises:
+        SystemExit: a bad option (argparse), no model with a peer matching ``--models``, no CUDA device for
+            ``--device cuda``, or a ``--json`` folder that does not exist or is not writable; all checked
+            before measuring.
+    """
+    if args is None:
+        args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.memory_probe:
+        return _probe(args)
+    report = run(checked_args(args))
+    print(table(report))
+    return 0 if write_report(report, args.json) else 1

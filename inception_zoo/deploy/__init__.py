@@ -1,0 +1,24 @@
+"""Deploy mode: an equivalent, eval-only model that does less work per image.
+
+* :mod:`.model`: :func:`optimize_for_inference` and :class:`DeployedInceptionNet`;
+* :mod:`.convs`: :class:`DeployConv2d` (BN folded, ReLU / residual sum fused, weights packed for oneDNN),
+  :class:`FusedResidual`;
+* :mod:`.merge`: :class:`MergedInceptionModule` (an Inception module's parallel 1×1 convolutions as one);
+* :mod:`inception_zoo._onednn`: the private PyTorch calls it relies on, version-gated in one place.
+
+Blocks take part through a hook: a residual block with ``residual_parts()`` (see
+:class:`~inception_zoo.layers.ResidualParts`) gets its sum fused; the core never imports this package.
+"""
+
+from .convs import DeployConv2d, FusedResidual, fold_batchnorm
+from .merge import MergedInceptionModule
+from .model import DeployedInceptionNet, optimize_for_inference
+
+__all__ = [
+    "optimize_for_inference",
+    "DeployedInceptionNet",
+    "DeployConv2d",
+    "FusedResidual",
+    "MergedInceptionModule",
+    "fold_batchnorm",
+]

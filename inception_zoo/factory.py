@@ -1,0 +1,77 @@
+"""``create_model``: a registered model by name, optionally with a checkpoint loaded, or as a backbone."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Mapping, Sequence
+
+from torch import nn
+
+from .models import FeatureExtractor, InceptionNet
+from .registry import get_record
+
+__all__ = ["create_model"]
+
+_OPTIONS = [p for p in inspect.signature(InceptionNet).parameters if p != "record"]
+
+
+def create_model(
+    name: str,
+    *,
+    pretrained: str | os.PathLike | Mapping | None = None,
+    pretrained_source: str = "auto",
+    features_only: bool = False,
+    out_indices: Sequence[int] | None = None,
+    **options,
+) -> nn.Module:
+    """Build a registered model (randomly initialized) by name or alias.
+
+    Args:
+        name: a name from :func:`~inception_zoo.list_models` or an alias (``googlenet``, ``inception_v2``).
+        pretrained: a checkpoint to load (a path or a state dict): ours, or torchvision's, timm's or
+            pytorchcv's for the same network; see :func:`~inception_zoo.load_pretrained`. Nothing is
+            ever downloaded.
+        pretrained_source: the checkpoint's layout, ``"auto"`` to detect it from the keys.
+        features_only: return a :class:`~inception_zoo.models.FeatureExtractor` that outputs the
+            feature maps at reductions 2, 4, 8, 16, 32 (``feature_info`` gives channels and reductions).
+        out_indices: with ``features_only``, which of those maps (indices 0-4; None: all).
+        **options: the options of :class:`~inception_zoo.InceptionNet`: ``num_classes`` (0: pooled
+            features; None: the model's default, 1000 for ImageNet, 10 / 100 for the CIFAR layouts),
+            ``in_chans`` (3), ``aux_logits`` (False), ``drop_rate`` (None: the paper's), ``global_pool``
+            ("avg").
+
+    Returns:
+        The model, in train mode, with ``default_cfg``.
+
+    Raises:
+        UnknownModelError (a KeyError): unknown name; the message lists the closest registered names.
+        TypeError: a name that is not a string, or an option no model takes (named, with the accepted ones).
+        ValueError: an option out of range (from the model), ``out_indices`` without ``features_only``, or
+            ``pretrained=True`` (there is no download; give a path).
+        CheckpointError (a ValueError): a checkpoint that cannot be loaded (see load_pretrained).
+    """
+    record = get_record(name)
+    unknown = [k for k in options if k not in _OPTIONS]
+    if unknown:
+        raise TypeError(
+            f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            f"accepted: {', '.join(sorted(_OPTIONS + ['pretrained', 'pretrained_source', 'features_only', 'out_indices']))}"
+        )
+    if isinstance(pretrained, bool):
+        if pretrained:
+            raise ValueError(
+                "pretrained=True would need a download, which inception_zoo never does; pass the path of a "
+                "checkpoint (ours, torchvision's, timm's or pytorchcv's)"
+            )
+        pretrained = None
+    if not features_only and out_indices is not None:
+        raise ValueError("out_indices selects feature maps; it needs features_only=True")
+    model = InceptionNet(record, **options)
+    if pretrained is not None:
+        from .weights import load_pretrained
+
+        load_pretrained(model, pretrained, source=pretrained_source)
+    if features_only:
+        return FeatureExtractor(model, out_indices)
+    return model
