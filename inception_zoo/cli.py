@@ -3,12 +3,14 @@
 ``inception-zoo table [--models PATTERN] [--format FMT] [--output FILE]`` counts every registered model
 (parameters, fvcore multiply-adds at the default input size) and prints the table beside the papers'
 figures. ``inception-zoo convert SRC DST --model NAME [--source S]`` converts a peer checkpoint into ours.
-``inception-zoo list [PATTERN]`` lists the models.
+``inception-zoo list [PATTERN] [--pretrained]`` lists the models, or their published weights.
+``inception-zoo predict IMAGE... --model NAME.TAG [--top K]`` prints the top-k ImageNet classes.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -48,8 +50,14 @@ def _matching(pattern: str, command: str) -> list[str]:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from .weights import CheckpointError, convert_checkpoint
 
+    folder = Path(args.dst).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):  # before the conversion, not after
+        print(f"inception-zoo convert: {args.dst}: folder {folder} does not exist or is not writable", file=sys.stderr)
+        return 1
     try:
         model = convert_checkpoint(args.src, args.dst, model=args.model, source=args.source)
     except (CheckpointError, KeyError, ValueError) as e:
@@ -74,6 +82,8 @@ def _docs(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from .registry import list_aliases
 
+    if args.pretrained:
+        return _list_pretrained(args.pattern)
     names = _matching(args.pattern, "list")
     aliases = {}
     for alias, target in list_aliases().items():
@@ -81,6 +91,42 @@ def _list(args: argparse.Namespace) -> int:
     for name in names:
         print(name + (f"  (alias: {', '.join(aliases[name])})" if name in aliases else ""))
     return 0 if names else 2
+
+
+def _list_pretrained(pattern: str) -> int:
+    from tabulate import tabulate
+
+    from .registry import get_pretrained, list_pretrained
+
+    names = list_pretrained(pattern if "." in pattern or pattern.endswith("*") else pattern + ".*")
+    if not names:
+        print(f"inception-zoo list: no pretrained tag matches {pattern!r}; tags: {', '.join(list_pretrained())}",
+              file=sys.stderr)
+        return 2
+    rows = []
+    for name in names:
+        record, row = get_pretrained(name)
+        default = " (default)" if row is record.pretrained[0] else ""
+        rows.append([name + default, f"{row.top1:.2f}", f"{row.top5:.2f}", row.source, row.license])
+    print(tabulate(rows, headers=["tag", "top-1 (%)", "top-5 (%)", "source", "license"], tablefmt="simple",
+                   disable_numparse=True))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .predict import PredictError, predict
+
+    try:
+        results = predict(args.images, args.model, top=args.top)
+    except PredictError as e:
+        print(f"inception-zoo predict: {e}", file=sys.stderr)
+        return 1
+    for image, top in results:
+        if len(args.images) > 1:
+            print(f"{image}:")
+        for label, probability in top:
+            print(f"{probability:.4f}  {label}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,9 +201,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.build_parser(train_parser)
     train_parser.set_defaults(func=lambda args: train.main(args=args))
 
-    lst = sub.add_parser("list", help="registered model names")
+    lst = sub.add_parser("list", help="registered model names, or their pretrained tags")
     lst.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern (default: *)")
+    lst.add_argument("--pretrained", action="store_true",
+                     help="list the published weights (model.tag) with their ImageNet top-1 / top-5")
     lst.set_defaults(func=_list)
+
+    pred = sub.add_parser(
+        "predict", help="top-k ImageNet classes of images with published weights",
+        description="Classify images with a model's published ImageNet weights (downloaded once and cached), "
+        "preprocessed as those weights expect (timm's transforms from the model's default_cfg).",
+    )
+    pred.add_argument("images", nargs="+", metavar="IMAGE", help="image files (anything Pillow reads)")
+    pred.add_argument("--model", default="inception_v3.tv_in1k", metavar="NAME.TAG",
+                      help="a model with published weights, with or without a tag (default: inception_v3.tv_in1k)")
+    pred.add_argument("--top", type=int, default=5, metavar="K", help="classes per image (default: 5)")
+    pred.set_defaults(func=_predict)
     return parser
 
 

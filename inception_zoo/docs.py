@@ -71,6 +71,33 @@ def zoo_table(records: list[ModelRecord]) -> str:
                     disable_numparse=True, colalign=("left", "left", "right", "right"))
 
 
+def pretrained_table(records: list[ModelRecord]) -> str:
+    """Every published checkpoint: tag, source, license, published top-1 / top-5, and the input it expects."""
+    from tabulate import tabulate
+
+    rows = []
+    for r in records:
+        for p in r.pretrained:
+            where = p.url if p.url else f"[hf-hub:{p.hf_hub[0]}](https://huggingface.co/{p.hf_hub[0]})"
+            rows.append([
+                f"`{r.name}.{p.tag}`" + (" (default)" if p is r.pretrained[0] else ""), f"{p.source}: {where}",
+                p.license, f"{p.top1:.2f}", f"{p.top5:.2f}",
+                f"{_size(p.input_size)}, crop {p.crop_pct}, {p.interpolation}, mean {p.mean}, std {p.std}",
+                p.accuracy_source,
+            ])
+    return tabulate(rows, headers=["tag", "source", "license", "top-1 (%)", "top-5 (%)", "input", "accuracy from"],
+                    tablefmt="github", disable_numparse=True)
+
+
+PRETRAINED_NOTES = """`create_model("<model>.<tag>", pretrained=True)` downloads the file once (torch.hub into `$TORCH_HOME`,
+huggingface_hub into `$HF_HOME`), converts it through the committed key map and caches the result as
+safetensors; `model.default_cfg` then holds the input configuration above (RGB scaled to [0, 1], then
+normalized with mean / std; conventions a source applies inside its model, such as torchvision's
+`transform_input`, are folded into the first convolution). Accuracies are as published, on ImageNet-1k
+validation, single crop.
+"""
+
+
 def _size(size) -> str:
     return f"{size[1]}x{size[2]}"
 
@@ -261,8 +288,10 @@ def readme_blocks(stats: list[ModelStats], rel: str) -> dict[str, str]:
 
 
 def summary_page(stats: list[ModelStats]) -> str:
-    """``docs/models.md``."""
-    return HEADER + "# Models\n\n" + summary_table(stats) + "\n\n" + NOTES + "\n![params vs GMACs](img/params_vs_gmacs.png)\n"
+    """``docs/models.md``: the summary, the plot, and the published weights."""
+    return (HEADER + "# Models\n\n" + summary_table(stats) + "\n\n" + NOTES
+            + "\n![params vs GMACs](img/params_vs_gmacs.png)\n\n## Pretrained weights\n\n"
+            + pretrained_table(list_records()) + "\n\n" + PRETRAINED_NOTES)
 
 
 def generate(out_dir: str | Path = "docs", readme: str | Path | None = "README.md", progress: bool | None = None,

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from torch import nn
 
 from .models import FeatureExtractor, InceptionNet
-from .registry import get_record
+from .registry import get_pretrained, get_record
 
 __all__ = ["create_model"]
 
@@ -19,7 +19,7 @@ _OPTIONS = [p for p in inspect.signature(InceptionNet).parameters if p != "recor
 def create_model(
     name: str,
     *,
-    pretrained: str | os.PathLike | Mapping | None = None,
+    pretrained: bool | str | os.PathLike | Mapping | None = None,
     pretrained_source: str = "auto",
     features_only: bool = False,
     out_indices: Sequence[int] | None = None,
@@ -28,10 +28,14 @@ def create_model(
     """Build a registered model (randomly initialized) by name or alias.
 
     Args:
-        name: a name from :func:`~inception_zoo.list_models` or an alias (``googlenet``, ``inception_v2``).
-        pretrained: a checkpoint to load (a path or a state dict): ours, or torchvision's, timm's or
-            pytorchcv's for the same network; see :func:`~inception_zoo.load_pretrained`. Nothing is
-            ever downloaded.
+        name: a name from :func:`~inception_zoo.list_models` or an alias (``googlenet``, ``inception_v2``),
+            optionally with a pretrained tag (``"inception_v3.tv_in1k"``, see
+            :func:`~inception_zoo.list_pretrained`); a tag alone sets ``default_cfg`` to its preprocessing.
+        pretrained: ``True``: the tag's published weights (the model's default tag without one),
+            downloaded once through torch.hub / huggingface_hub and cached converted (see
+            :mod:`inception_zoo.weights.hub`); or a checkpoint to load (a path or a state dict): ours, or
+            torchvision's, timm's or pytorchcv's for the same network (see
+            :func:`~inception_zoo.load_pretrained`).
         pretrained_source: the checkpoint's layout, ``"auto"`` to detect it from the keys.
         features_only: return a :class:`~inception_zoo.models.FeatureExtractor` that outputs the
             feature maps at reductions 2, 4, 8, 16, 32 (``feature_info`` gives channels and reductions).
@@ -45,33 +49,34 @@ def create_model(
         The model, in train mode, with ``default_cfg``.
 
     Raises:
-        UnknownModelError (a KeyError): unknown name; the message lists the closest registered names.
+        UnknownModelError (a KeyError): unknown name or tag; the message lists the closest ones.
         TypeError: a name that is not a string, or an option no model takes (named, with the accepted ones).
         ValueError: an option out of range (from the model), ``out_indices`` without ``features_only``, or
-            ``pretrained=True`` (there is no download; give a path).
-        CheckpointError (a ValueError): a checkpoint that cannot be loaded (see load_pretrained).
+            ``pretrained=True`` for a model without published weights.
+        CheckpointError (a ValueError): a checkpoint that cannot be loaded (see load_pretrained), or
+            published weights that are neither cached nor downloadable (CheckpointNotFoundError).
     """
-    record = get_record(name)
+    tagged = isinstance(name, str) and "." in name
+    record, row = get_pretrained(name) if tagged or pretrained is True else (get_record(name), None)
     unknown = [k for k in options if k not in _OPTIONS]
     if unknown:
         raise TypeError(
             f"create_model({name!r}) got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
             f"accepted: {', '.join(sorted(_OPTIONS + ['pretrained', 'pretrained_source', 'features_only', 'out_indices']))}"
         )
-    if isinstance(pretrained, bool):
-        if pretrained:
-            raise ValueError(
-                "pretrained=True would need a download, which inception_zoo never does; pass the path of a "
-                "checkpoint (ours, torchvision's, timm's or pytorchcv's)"
-            )
-        pretrained = None
     if not features_only and out_indices is not None:
         raise ValueError("out_indices selects feature maps; it needs features_only=True")
     model = InceptionNet(record, **options)
-    if pretrained is not None:
+    if pretrained is True:
+        from .weights.hub import load_published
+
+        load_published(model, record, row)
+    elif pretrained is not None and pretrained is not False:
         from .weights import load_pretrained
 
         load_pretrained(model, pretrained, source=pretrained_source)
+    elif row is not None:
+        model.set_input_cfg(**row.cfg())
     if features_only:
         return FeatureExtractor(model, out_indices)
     return model

@@ -25,6 +25,7 @@ __all__ = [
     "Paper",
     "Recipe",
     "Peer",
+    "Pretrained",
     "ModelRecord",
 ]
 
@@ -83,6 +84,60 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class Pretrained:
+    """One published checkpoint of a model: ``create_model("<model>.<tag>", pretrained=True)``.
+
+    Where it lives: ``url`` (downloaded with ``torch.hub.load_state_dict_from_url`` into
+    ``$TORCH_HOME/hub/checkpoints``) or ``hf_hub`` = (repo id, file name) (downloaded with
+    ``huggingface_hub.hf_hub_download`` into ``$HF_HOME/hub``). ``source`` is the key layout of the file
+    (``"torchvision"``, ``"timm"``, ``"pytorchcv"``: converted through the committed key map).
+    ``sha256``: the hash prefix the source publishes in the file name (checked by torch.hub on download);
+    ``sha1``: pytorchcv's, of the ``.pth`` inside its zip (checked after download).
+
+    What it is: ``license``, the published ImageNet-1k validation ``top1`` / ``top5`` accuracy in percent
+    and ``accuracy_source`` (where they are published, at which input size and crop).
+
+    What input it expects: ``input_size`` (C, H, W), ``crop_pct``, ``interpolation``, ``mean`` / ``std``
+    after scaling RGB to [0, 1] (``input_note`` says so in words). Conventions the source applies inside
+    its model are folded into the first convolution on conversion (``transform_input``: torchvision's),
+    so the model takes exactly the input these fields describe.
+    """
+
+    tag: str
+    source: str
+    license: str
+    top1: float
+    top5: float
+    accuracy_source: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    crop_pct: float
+    input_size: tuple[int, int, int] = (3, 299, 299)
+    url: str | None = None
+    hf_hub: tuple[str, str] | None = None
+    sha256: str | None = None
+    sha1: str | None = None
+    transform_input: bool = False
+    input_note: str = "RGB scaled to [0, 1], then normalized with mean / std"
+    notes: str = ""
+
+    def cfg(self) -> dict[str, Any]:
+        """The entries of a model's ``default_cfg`` these weights set (timm's names where timm has one)."""
+        where = {"url": self.url} if self.url else {"hf_hub_id": self.hf_hub[0], "hf_hub_filename": self.hf_hub[1]}
+        return {
+            "tag": self.tag, "input_size": self.input_size, "mean": self.mean, "std": self.std,
+            "interpolation": self.interpolation, "crop_pct": self.crop_pct, "license": self.license,
+            "top1": self.top1, "top5": self.top5, **where,
+        }
+
+    @property
+    def location(self) -> str:
+        """The URL, or ``hf-hub:<repo id>/<file name>``."""
+        return self.url if self.url else f"hf-hub:{self.hf_hub[0]}/{self.hf_hub[1]}"
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     """Everything about one model. Built by :class:`~inception_zoo.InceptionNet`, listed by the registry.
 
@@ -102,6 +157,7 @@ class ModelRecord:
         params: the exact parameter count at the defaults; ``params_aux`` with the auxiliary heads.
         recipe: the paper's training recipe (``inception-zoo train --recipe paper``), if it gives one.
         peers: implementations in other libraries whose checkpoints load into this model.
+        pretrained: the published checkpoints (:class:`Pretrained`), the default tag first.
     """
 
     name: str
@@ -122,8 +178,49 @@ class ModelRecord:
     params_aux: int | None = None
     recipe: Recipe | None = None
     peers: tuple[Peer, ...] = ()
+    pretrained: tuple[Pretrained, ...] = ()
     aliases: tuple[str, ...] = ()
     doc: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        """Checks what a typo in a record would otherwise turn into an error far from it.
+
+        Raises:
+            TypeError / ValueError: naming the field and what it must be.
+        """
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"ModelRecord.name must be a Python identifier such as 'my_inception' (a '.' "
+                             f"separates a pretrained tag), got {self.name!r}")
+        if not isinstance(self.aliases, tuple) or not all(isinstance(a, str) and a.isidentifier() for a in self.aliases):
+            raise TypeError(f"{self.name}: aliases must be a tuple of identifiers, got {self.aliases!r}")
+        for field_name in ("params", "params_aux"):
+            value = getattr(self, field_name)
+            if not (value is None and field_name == "params_aux") and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 1
+            ):
+                raise TypeError(f"{self.name}: {field_name} must be the exact parameter count (an int > 0), "
+                                f"got {value!r}")
+        for field_name in ("input_size", "min_input_size"):
+            value = getattr(self, field_name)
+            if not (isinstance(value, tuple) and len(value) == 3 and all(isinstance(v, int) and v > 0 for v in value)):
+                raise ValueError(f"{self.name}: {field_name} must be (C, H, W) positive ints, got {value!r}")
+        for field_name in ("mean", "std"):
+            if len(getattr(self, field_name)) != self.input_size[0]:
+                raise ValueError(f"{self.name}: {field_name} needs one value per input channel "
+                                 f"({self.input_size[0]}), got {getattr(self, field_name)!r}")
+        names = [stage for stage, _ in self.layout]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"{self.name}: the layout needs at least one stage and unique stage names, got {names}")
+        for aux in self.aux_heads:
+            if aux.tap not in names:
+                raise ValueError(f"{self.name}: auxiliary head taps {aux.tap!r}, which is not a stage of the "
+                                 f"layout ({', '.join(names)})")
+        if bool(self.aux_heads) != (self.params_aux is not None):
+            raise ValueError(f"{self.name}: params_aux is the count with the auxiliary heads; give it exactly "
+                             "when the record has aux_heads")
+        tags = [p.tag for p in self.pretrained]
+        if len(set(tags)) != len(tags) or not all(t.replace("_", "").isalnum() for t in tags):
+            raise ValueError(f"{self.name}: pretrained tags must be unique words such as 'tf_in1k', got {tags}")
 
     def conv_layer(self) -> ConvLayer:
         """The family's conv block: :class:`~inception_zoo.layers.BasicConv2d` with ``conv`` bound."""

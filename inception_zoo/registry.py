@@ -9,14 +9,16 @@ from __future__ import annotations
 import difflib
 import fnmatch
 
-from .records import ModelRecord
+from .records import ModelRecord, Pretrained
 
 __all__ = [
     "register_model",
     "list_models",
     "list_aliases",
     "list_records",
+    "list_pretrained",
     "get_record",
+    "get_pretrained",
     "resolve_name",
     "is_model",
     "unregister_model",
@@ -38,7 +40,9 @@ class UnknownModelError(KeyError):
 
 
 def register_model(record: ModelRecord) -> ModelRecord:
-    """Register a model's record, and its aliases; returns the record.
+    """Register a model's record, and its aliases; returns the record. The record checked its own fields
+    when it was made; its ``params`` are asserted against a build by the tests of the shipped models
+    (``count_params(create_model(name)) == record.params`` checks one of yours).
 
     Raises:
         TypeError: not a :class:`~inception_zoo.records.ModelRecord`.
@@ -56,7 +60,11 @@ def register_model(record: ModelRecord) -> ModelRecord:
 
 
 def unregister_model(name: str) -> None:
-    """Remove a model and its aliases (for tests and interactive experiments)."""
+    """Remove a model and its aliases (for tests and interactive experiments).
+
+    Raises:
+        UnknownModelError (a KeyError): ``name`` is neither registered nor an alias.
+    """
     record = _RECORDS.pop(resolve_name(name))
     for alias in record.aliases:
         _ALIASES.pop(alias, None)
@@ -101,6 +109,44 @@ def get_record(name: str) -> ModelRecord:
         TypeError: a name that is not a string.
     """
     return _RECORDS[resolve_name(name)]
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Sorted ``"<model>.<tag>"`` names of every published checkpoint matching an fnmatch pattern
+    (``list_pretrained("inception_v3*")``); the first tag of each model is its default.
+
+    Raises:
+        TypeError: a pattern that is not a string.
+    """
+    if not isinstance(pattern, str):
+        raise TypeError(f"list_pretrained pattern must be a string such as 'inception_v3*', got {pattern!r}")
+    names = (f"{r.name}.{p.tag}" for r in _RECORDS.values() for p in r.pretrained)
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def get_pretrained(name: str) -> tuple[ModelRecord, Pretrained]:
+    """The record and the published checkpoint of ``"<model>.<tag>"``, or of ``"<model>"`` (its default
+    tag, the first of ``record.pretrained``).
+
+    Raises:
+        UnknownModelError (a KeyError): unknown model, or unknown tag (the message lists the closest tags).
+        ValueError: a model without published weights.
+    """
+    model, _, tag = name.partition(".") if isinstance(name, str) else (name, "", "")
+    record = get_record(model)
+    if not record.pretrained:
+        raise ValueError(f"{record.name} has no published weights (tags: none); load a checkpoint by path instead")
+    if not tag:
+        return record, record.pretrained[0]
+    for row in record.pretrained:
+        if row.tag == tag:
+            return record, row
+    known = list_pretrained()
+    close = difflib.get_close_matches(f"{record.name}.{tag}", known, n=3, cutoff=0.5)
+    tags = ", ".join(f"{record.name}.{p.tag}" for p in record.pretrained)
+    raise UnknownModelError(
+        f"unknown pretrained tag {name!r}; closest: {', '.join(close) or '-'}; {record.name}'s tags: {tags}"
+    )
 
 
 def resolve_name(name: str) -> str:

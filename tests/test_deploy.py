@@ -164,3 +164,23 @@ def test_input_gradients_flow_through_a_deployed_model(fresh):
 def test_features_only_extractors_are_refused_clearly():
     with pytest.raises(TypeError, match="features_only extractors are not supported"):
         optimize_for_inference(create_model("inception_v1_bn", features_only=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_models_deploy(dtype, fresh):
+    """A model already in bfloat16 / float16 folds in float64 and keeps its dtype: as close to the float32
+    logits as the model itself in that dtype."""
+    torch.manual_seed(0)
+    model = _realistic(fresh("inception_resnet_v1"))
+    x = torch.randn(1, 3, 75, 75)
+    with torch.no_grad():
+        reference = model(x)
+        low = model.to(dtype)
+        deployed = optimize_for_inference(low)
+        assert all(p.dtype == dtype for p in deployed.parameters())
+        fast, plain = deployed(x.to(dtype)), low(x.to(dtype))
+
+    def error(y):
+        return ((y.float() - reference).norm() / reference.norm()).item()
+
+    assert fast.dtype == dtype and error(fast) < 2 * error(plain) + 1e-3

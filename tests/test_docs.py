@@ -15,6 +15,11 @@ ROOT = Path(__file__).parents[1]
 STALE = "stale docs: run `inception-zoo docs` and commit the result"
 
 
+def _summary() -> str:
+    """docs/models.md up to its pretrained-weights section."""
+    return (ROOT / "docs" / "models.md").read_text(encoding="utf-8").split("## Pretrained weights")[0]
+
+
 def _table_rows(markdown: str) -> dict[str, list[str]]:
     """A GitHub markdown table's rows as cells, keyed by the first cell (links reduced to their text)."""
     rows = {}
@@ -38,7 +43,7 @@ def test_model_docs_are_fresh_and_add_up(name):
     assert page == docs.model_page(name, stats, rows, fresh.cfg), STALE
     assert (ROOT / "docs" / "img" / f"{name}_stages.png").is_file(), STALE
     expected = _table_rows(docs.summary_table([stats]))[name]
-    assert _table_rows((ROOT / "docs" / "models.md").read_text())[name] == expected, STALE
+    assert _table_rows(_summary())[name] == expected, STALE
     assert _table_rows(docs.read_block(ROOT / "README.md", "models"))[name] == expected, STALE
 
     model = create_model(name).eval()
@@ -58,9 +63,12 @@ def test_model_docs_are_fresh_and_add_up(name):
 def test_docs_hold_exactly_the_registered_models():
     names = list_models()
     assert sorted(p.stem for p in (ROOT / "docs" / "models").glob("*.md")) == names, STALE
-    assert sorted(_table_rows((ROOT / "docs" / "models.md").read_text())) == sorted(names + ["model"]), STALE
+    assert sorted(_table_rows(_summary())) == sorted(names + ["model"]), STALE
     assert sorted(_table_rows(docs.read_block(ROOT / "README.md", "models"))) == sorted(names + ["model"]), STALE
     assert docs.read_block(ROOT / "README.md", "zoo") == docs.zoo_table(list_records()), STALE
+    summary = (ROOT / "docs" / "models.md").read_text(encoding="utf-8")
+    pretrained = "## Pretrained weights\n\n" + docs.pretrained_table(list_records()) + "\n\n" + docs.PRETRAINED_NOTES
+    assert summary.endswith("(img/params_vs_gmacs.png)\n\n" + pretrained), STALE
     pngs = {p.name for p in (ROOT / "docs" / "img").glob("*.png")}
     assert pngs == {f"{n}_stages.png" for n in names} | {"params_vs_gmacs.png"}, STALE
 

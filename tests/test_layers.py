@@ -89,6 +89,16 @@ def test_positional_branches_are_numbered_as_tf_slim():
         Mixed()
 
 
+def test_bad_specs_are_refused_where_they_are_written():
+    for name in ("stride", "forward", "up", "3x3"):
+        with pytest.raises(ValueError, match=f"branch name '{name}' is not an identifier or names an attribute"):
+            Mixed(**{name: (Conv(4),)})
+    with pytest.raises(ValueError, match="branch 'a' is empty"):
+        Mixed(a=())
+    with pytest.raises(ValueError, match="Conv needs a positive number of output channels, got 0"):
+        Conv(0)
+
+
 def test_inception_module_rejects_mixed_strides():
     with pytest.raises(ValueError, match="share one stride"):
         InceptionModule(8, [("a", (Conv(4, 3, 2),)), ("b", (Conv(4),))], BasicConv2d)
@@ -109,7 +119,7 @@ def test_residual_block_scales_before_sum():
     parts = block.residual_parts()  # the hook deploy mode fuses through
     assert parts.conv is block.up and parts.scale == 0.17 and parts.act and not parts.on_shortcut
     torch.testing.assert_close(parts.body(x), branches)
-    with pytest.raises(ValueError, match="'up' names the up-projection"):
+    with pytest.raises(ValueError, match="branch name 'up' is not an identifier or names an attribute"):
         Residual(up=(Conv(4),)).build(8, BasicConv2d)
 
 

@@ -147,3 +147,20 @@ def test_records_hold_the_model_facts():
 def test_outputs_namedtuple():
     out = InceptionOutputs(torch.zeros(1), (torch.ones(1),))
     assert out.logits is out[0] and out.aux is out[1]
+
+
+@pytest.mark.parametrize(("change", "error", "match"), [
+    (dict(name="my.net"), ValueError, "name must be a Python identifier"),
+    (dict(name=3), ValueError, "name must be a Python identifier"),
+    (dict(aliases="xyz"), TypeError, "aliases must be a tuple of identifiers"),
+    (dict(params=...), TypeError, "params must be the exact parameter count"),
+    (dict(params_aux=None), ValueError, "give it exactly when the record has aux_heads"),
+    (dict(input_size=(299, 299)), ValueError, r"input_size must be \(C, H, W\)"),
+    (dict(mean=(0.5, 0.5)), ValueError, "mean needs one value per input channel"),
+    (dict(layout=()), ValueError, "the layout needs at least one stage"),
+    (dict(aux_heads=(dataclasses.replace(get_record("inception_v3").aux_heads[0], tap="Mixed_9z"),)), ValueError,
+     "taps 'Mixed_9z', which is not a stage"),
+])
+def test_bad_records_are_refused_where_they_are_written(change, error, match):
+    with pytest.raises(error, match=match):
+        dataclasses.replace(get_record("inception_v3"), **change)

@@ -106,6 +106,7 @@ def test_atomic_checkpoint_survives_a_crash_during_save(tmp_path, monkeypatch):
         ("unreadable", ["{tmp}/data"], "unreadable image .*broken.jpg"),
         (None, ["--model", "inception_v5"], "unknown model 'inception_v5'; closest: inception_v4"),
         (None, ["--epochs", "0"], "--epochs must be at least 1"),
+        (None, ["--batch-size", "1"], "--batch-size must be at least 2: BatchNorm layers normalize over the batch"),
     ],
 )
 def test_bad_input_is_one_clear_line(tmp_path, capsys, setup, args, message):

@@ -354,6 +354,9 @@ def test_convert_command(tmp_path, capsys):
         assert_same_logits(ours(x), _logits(peer(x)))
     assert main(argv[:-1] + ["googlenet"]) == 1
     assert "The keys fit inception_v1_bn (torchvision layout)." in capsys.readouterr().err
+    unwritable = str(tmp_path / "no" / "such" / "g.safetensors")
+    assert main(["convert", str(tmp_path / "g.pth"), unwritable, "--model", "inception_v1_bn"]) == 1
+    assert "does not exist or is not writable" in capsys.readouterr().err
 
 
 def test_loading_needs_no_peer_library(tmp_path):

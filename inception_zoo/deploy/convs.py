@@ -20,15 +20,16 @@ def fold_batchnorm(block: BasicConv2d) -> None:
         return
     separable = isinstance(block.conv, SeparableConv2d)
     conv = block.conv.pointwise if separable else block.conv
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    # computed in float64 and stored in the weights' dtype (a float16 / bfloat16 model folds as exactly)
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
     folded = nn.Conv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
-        conv.dilation, conv.groups, bias=True,
+        conv.dilation, conv.groups, bias=True, device=conv.weight.device, dtype=conv.weight.dtype,
     )
     with torch.no_grad():
-        folded.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
-        folded.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+        folded.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
+        folded.bias.copy_((bias - bn.running_mean.double()) * scale + bn.bias.double())
     if separable:
         block.conv.pointwise = folded
     else:

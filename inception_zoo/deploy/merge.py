@@ -75,7 +75,9 @@ class MergedInceptionModule(nn.Module):
     @staticmethod
     def _merge(heads: list[BasicConv2d], *, relu: bool, bias: bool = True) -> DeployConv2d:
         """One 1×1 convolution computing the given 1×1 convolutions side by side."""
-        merged = nn.Conv2d(heads[0].conv.in_channels, sum(h.conv.out_channels for h in heads), 1, bias=bias)
+        weight = heads[0].conv.weight
+        merged = nn.Conv2d(heads[0].conv.in_channels, sum(h.conv.out_channels for h in heads), 1, bias=bias,
+                           device=weight.device, dtype=weight.dtype)
         with torch.no_grad():
             merged.weight.copy_(torch.cat([h.conv.weight for h in heads]))
             if bias:

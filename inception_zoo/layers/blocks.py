@@ -83,6 +83,10 @@ class Conv:
     act: bool = True
     separable: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
+            raise ValueError(f"Conv needs a positive number of output channels, got {self.out!r}")
+
     def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
         stride = _stride_of(self.stride)
         padding = self.padding
@@ -190,6 +194,10 @@ class LRN:
 Branch = Sequence[LayerSpec]
 
 
+# Attributes the modules set on themselves, which a branch (a child module) must not be named after.
+_RESERVED = ("stride", "branch_channels", "out_channels", "branch_names", "scale", "act", "up")
+
+
 def _named_branches(positional: Sequence[Branch], named: dict[str, Branch]) -> tuple[tuple[str, tuple], ...]:
     """Branches as ``((name, specs), ...)`` in concatenation order: positional ones named ``branch0``,
     ``branch1``, ... (TF-slim's Branch_0, ...), then the named ones in the order given."""
@@ -200,6 +208,12 @@ def _named_branches(positional: Sequence[Branch], named: dict[str, Branch]) -> t
         raise ValueError(f"branch names must be unique, got {names}")
     if not branches:
         raise ValueError("an Inception module needs at least one branch")
+    for name, specs in branches:
+        if not name.isidentifier() or name in _RESERVED or hasattr(ResidualInceptionBlock, name):
+            raise ValueError(f"branch name {name!r} is not an identifier or names an attribute of the module; "
+                             "use names such as 'branch3x3'")
+        if not specs:
+            raise ValueError(f"branch {name!r} is empty; a branch needs at least one layer")
     return tuple(branches)
 
 
@@ -215,6 +229,7 @@ class Mixed:
         self.branches = _named_branches(branches, named)
 
     def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
+        """The :class:`InceptionModule`, its output channels and its stride (see :class:`LayerSpec`)."""
         module = InceptionModule(in_channels, self.branches, conv_layer)
         return module, module.out_channels, module.stride
 
@@ -273,7 +288,13 @@ def build_stages(
     in_channels: int, layout: Sequence[tuple[str, LayerSpec]], conv_layer: ConvLayer
 ) -> tuple[nn.Sequential, list[StageInfo]]:
     """Build a named layout ``[(stage_name, spec), ...]`` into an ``nn.Sequential`` whose children carry
-    the stage names, and the :class:`StageInfo` of every stage."""
+    the stage names, and the :class:`StageInfo` of every stage.
+
+    Raises:
+        ValueError: an empty layout, or a stage name used twice.
+    """
+    if not layout:
+        raise ValueError("a layout needs at least one stage")
     modules, info, reduction = OrderedDict(), [], 1
     for name, spec in layout:
         if name in modules:

@@ -135,14 +135,26 @@ class InceptionNet(nn.Module):
             input_size=(in_chans, *record.input_size[1:]),
             min_input_size=(in_chans, *record.min_input_size[1:]),
         )
-        if in_chans != 3:  # one channel: the RGB average; more: the average repeated (as timm does)
-            for key in ("mean", "std"):
-                self.default_cfg[key] = (sum(cfg[key]) / 3,) * in_chans
+        self.set_input_cfg(mean=cfg["mean"], std=cfg["std"])
         self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read; the same dict
         self._min_size = tuple(record.min_input_size[1:])
         self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
         # An empty buffer that follows .half() / .to(dtype): the weights' dtype, readable when scripted too.
         self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
+
+    @torch.jit.ignore
+    def set_input_cfg(self, **cfg: Any) -> None:
+        """Update ``default_cfg`` (e.g. with the preprocessing some weights expect); RGB ``mean`` / ``std``
+        are adapted to ``in_chans`` as timm does (one channel: their average; more: the average repeated)."""
+        for key in ("mean", "std", "input_size"):
+            value = cfg.get(key)
+            if value is None:
+                continue
+            if key == "input_size":
+                cfg[key] = (self.in_chans, *value[1:])
+            elif self.in_chans != len(value):
+                cfg[key] = (sum(value) / len(value),) * self.in_chans
+        self.default_cfg.update(cfg)
 
     @torch.jit.ignore
     def _check_input(self, x: torch.Tensor) -> None:

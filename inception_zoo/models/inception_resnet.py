@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..layers import Conv, Factorized, Mixed, Residual
-from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Peer
+from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Peer, Pretrained
 from ..registry import register_model
 from .inception_v3 import MAX_S2, PAPER_RECIPE
 from .inception_v3 import STEM as V3_STEM
@@ -108,6 +108,19 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     layout=V2_LAYOUT,
     params=55_843_464,
     peers=(Peer("timm", "inception_resnet_v2"),),
+    pretrained=tuple(
+        Pretrained(
+            tag, "timm", hf_hub=(f"timm/inception_resnet_v2.{tag}", "model.safetensors"), license="Apache-2.0 (timm)",
+            top1=top1, top5=top5,
+            accuracy_source=f"timm results-imagenet.csv, inception_resnet_v2.{tag} (299, crop 0.897)",
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
+            notes=notes,
+        )
+        for tag, top1, top5, notes in (
+            ("tf_in1k", 80.462, 95.308, "the TF-slim checkpoint"),
+            ("tf_ens_adv_in1k", 79.978, 94.946, "ensemble-adversarially trained (TF ens_adv_inception_resnet_v2)"),
+        )
+    ),
     **TF_INPUT,
     doc="Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's "
     "port), 299×299 input. Departs from the paper's Figure 18 as the checkpoint does: an Inception-v3-style "

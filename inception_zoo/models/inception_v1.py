@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..layers import LRN, AuxSpec, Conv, Mixed, Pool
-from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer, Recipe
+from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer, Pretrained, Recipe
 from ..registry import register_model
 
 __all__ = [
@@ -166,6 +166,17 @@ INCEPTION_V1_BN = register_model(ModelRecord(
     params=6_624_904, params_aux=13_004_888,
     recipe=PAPER_RECIPE,
     peers=(Peer("torchvision", "googlenet", transform_input=True),),
+    pretrained=(
+        Pretrained(
+            "tv_in1k", "torchvision", url="https://download.pytorch.org/models/googlenet-1378be20.pth",
+            sha256="1378be20", license="BSD-3-Clause (torchvision); weights trained on ImageNet-1k",
+            top1=69.778, top5=89.530,
+            accuracy_source="torchvision, GoogLeNet_Weights.IMAGENET1K_V1 (resize 256, crop 224)",
+            input_size=(3, 224, 224), mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
+            interpolation="bilinear", crop_pct=0.875, transform_input=True,
+            notes="torchvision's transform_input is folded into the first convolution",
+        ),
+    ),
     doc="GoogLeNet in torchvision's layout (torchvision.models.googlenet), so its weights map one to one. "
     "Departs from the paper where torchvision does: BatchNorm (eps 1e-3) after every convolution and no "
     "conv biases, no LRN, a 3×3 kernel in the branch Table 1 gives as 5×5, a 2×2 max pool before (5a), "

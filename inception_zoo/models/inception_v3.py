@@ -14,7 +14,17 @@ The auxiliary head (Figure 8) taps the 17×17 grid after Mixed_6e and has BatchN
 from __future__ import annotations
 
 from ..layers import AuxSpec, Conv, Factorized, Mixed, Pool
-from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer, Recipe
+from ..records import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+    ModelRecord,
+    Paper,
+    Peer,
+    Pretrained,
+    Recipe,
+)
 from ..registry import register_model
 
 __all__ = ["STEM", "MAX_S2", "PAPER_RECIPE", "filter_bank", "inception_a", "reduction_a", "inception_b",
@@ -138,6 +148,32 @@ INCEPTION_V3 = register_model(ModelRecord(
     params=23_834_568, params_aux=27_161_264,
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "inception_v3"), Peer("torchvision", "inception_v3", transform_input=True)),
+    pretrained=(
+        Pretrained(
+            "tv_in1k", "torchvision", url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
+            sha256="0cc3c7bd", license="BSD-3-Clause (torchvision); weights trained on ImageNet-1k",
+            top1=77.294, top5=93.450,
+            accuracy_source="torchvision, Inception_V3_Weights.IMAGENET1K_V1 (resize 342, crop 299)",
+            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
+            transform_input=True,
+            notes="torchvision's port of the TF checkpoint, auxiliary head included; transform_input folded",
+        ),
+        *(
+            Pretrained(
+                tag, "timm", hf_hub=(f"timm/inception_v3.{tag}", "model.safetensors"), license="Apache-2.0 (timm)",
+                top1=top1, top5=top5, accuracy_source=f"timm results-imagenet.csv, inception_v3.{tag} (299, crop 0.875)",
+                mean=mean, std=std, interpolation="bicubic", crop_pct=0.875, notes=notes,
+            )
+            for tag, top1, top5, mean, std, notes in (
+                ("tf_in1k", 77.862, 93.644, IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD,
+                 "timm's port of the TF-slim checkpoint"),
+                ("tf_adv_in1k", 77.592, 93.730, IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD,
+                 "adversarially trained (TF adv_inception_v3)"),
+                ("gluon_in1k", 78.806, 94.374, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD,
+                 "GluonCV's weights"),
+            )
+        ),
+    ),
     doc="Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5, in the "
     "layout of the released TensorFlow checkpoint that torchvision and timm share. The auxiliary head taps "
     "Mixed_6e. The paper trains with label smoothing 0.1 and auxiliary weight 0.4.",

@@ -11,7 +11,7 @@ the checkpoint's order is kept. Average pools exclude the padding (TensorFlow's 
 from __future__ import annotations
 
 from ..layers import Conv, Factorized, Mixed, Pool
-from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer
+from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer, Pretrained
 from ..registry import register_model
 from .inception_v3 import MAX_S2, PAPER_RECIPE, filter_bank
 
@@ -99,6 +99,14 @@ INCEPTION_V4 = register_model(ModelRecord(
     params=42_679_816,
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "inception_v4"),),
+    pretrained=(
+        Pretrained(
+            "tf_in1k", "timm", hf_hub=("timm/inception_v4.tf_in1k", "model.safetensors"), license="Apache-2.0 (timm)",
+            top1=80.156, top5=94.968, accuracy_source="timm results-imagenet.csv, inception_v4.tf_in1k (299, crop 0.875)",
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
+            notes="the TF-slim checkpoint, via Cadene's port",
+        ),
+    ),
     doc="Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2 "
     "(keep probability 0.8); no auxiliary heads.",
 ))

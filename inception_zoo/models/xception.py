@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..layers import Conv, ConvLayer, ResidualParts
-from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer, Recipe
+from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Paper, Peer, Pretrained, Recipe
 from ..registry import register_model
 
 __all__ = ["XceptionBlock", "XceptionBlockSpec", "XCEPTION", "XCEPTION_CIFAR"]
@@ -137,6 +137,17 @@ XCEPTION = register_model(ModelRecord(
     params=22_855_952,
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "legacy_xception"),),
+    pretrained=(
+        Pretrained(
+            "tf_in1k", "timm",
+            url="https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
+            license="Apache-2.0 (timm)", top1=79.040, top5=94.382,
+            accuracy_source="timm results-imagenet.csv, legacy_xception.tf_in1k (299, crop 0.897)",
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
+            notes="Keras' Xception weights via Cadene's port, timm's legacy_xception; timm serves this file from "
+            "its GitHub release (no Hugging Face copy in timm 1.0), and its name's suffix is no sha256 prefix",
+        ),
+    ),
     doc="Xception (arXiv 1610.02357, Figure 5), 299×299 input, dropout 0.5 (Section 4.3); no auxiliary "
     "heads. 22,855,952 parameters, as Table 3 of the paper reports.",
 ))

@@ -61,6 +61,8 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
         for option in ("epochs", "batch_size"):
             if getattr(args, option) < 1:
                 raise TrainError(f"--{option.replace('_', '-')} must be at least 1")
+        if args.batch_size < 2:
+            raise TrainError("--batch-size must be at least 2: BatchNorm layers normalize over the batch")
         metrics = train(args)
     except TrainError as e:
         print(f"inception-zoo train: error: {e}", file=sys.stderr)

@@ -27,7 +27,7 @@ from ..registry import get_record, list_models, resolve_name
 from .keymaps import LEGACY, keymap, layouts
 from .reader import CheckpointError, few, read_checkpoint, unwrap_state_dict
 
-__all__ = ["SOURCES", "load_pretrained", "save_weights", "convert_checkpoint"]
+__all__ = ["SOURCES", "load_pretrained", "save_weights", "convert_checkpoint", "converted"]
 
 SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv")
 _OURS_AUX = ("aux_heads.",)
@@ -251,16 +251,26 @@ def load_pretrained(
     return model
 
 
+_WEIGHTS_CFG = ("mean", "std", "input_size", "interpolation", "crop_pct", "tag", "license", "top1", "top5", "url",
+                "hf_hub_id", "hf_hub_filename")  # what a checkpoint's weights decide in default_cfg
+
+
 def _update_cfg(model: nn.Module, source: str, folded: bool, metadata: dict[str, str]) -> None:
-    cfg = getattr(model, "default_cfg", None)
-    if cfg is None:
+    """The normalization (and, for published weights, the preprocessing and provenance) the loaded
+    weights expect, into ``model.default_cfg``; mean / std adapted to the model's ``in_chans``."""
+    if getattr(model, "default_cfg", None) is None:
         return
+    update: dict = {}
     if "cfg" in metadata:
         saved = json.loads(metadata["cfg"])
-        cfg["mean"], cfg["std"] = tuple(saved["mean"]), tuple(saved["std"])
+        update = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in _WEIGHTS_CFG}
     elif folded:
-        cfg["mean"], cfg["std"] = IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-    cfg["weights_source"] = source
+        update = {"mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD}
+    if hasattr(model, "set_input_cfg"):
+        model.set_input_cfg(**update)
+    else:
+        model.default_cfg.update(update)
+    model.default_cfg["weights_source"] = source
 
 
 def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
@@ -300,20 +310,32 @@ def convert_checkpoint(
         ValueError: ``dst`` does not end in ``.safetensors``.
         CheckpointError / CheckpointNotFoundError: as :func:`load_pretrained`.
     """
-    from ..models import InceptionNet
-
     name = resolve_name(model)
     if Path(dst).suffix != ".safetensors":
         raise ValueError(f"the converted checkpoint is written as safetensors; {str(dst)!r} must end in .safetensors")
     state, _ = read_checkpoint(src)
+    net = converted(name, state, source)
+    save_weights(net, dst)
+    return net
+
+
+def converted(name: str, state: Mapping[str, torch.Tensor], source: str = "auto",
+              transform_input: bool | None = None) -> nn.Module:
+    """A model of ``name`` shaped like the checkpoint (its number of classes, its auxiliary heads if it
+    has them, so that nothing in it is dropped), with the checkpoint loaded (see :func:`load_pretrained`).
+
+    Raises:
+        CheckpointError: as :func:`load_pretrained`.
+    """
+    from ..models import InceptionNet
+
+    record = get_record(name)
     if source == "auto":
         source = _detect(name, set(state))
     mapping = keymap(name, source) if source in layouts(name) else {k: k for k in state}
     ours = {mapping[k]: v for k, v in state.items() if k in mapping}
     head = ours.get("head.fc.weight")
-    num_classes = head.shape[0] if head is not None and head.dim() == 2 else get_record(name).num_classes
-    has_aux = any(k.startswith(_OURS_AUX) for k in ours)
-    net = InceptionNet(get_record(name), num_classes=num_classes, aux_logits=has_aux)
-    load_pretrained(net, state, source=source)
-    save_weights(net, dst)
-    return net
+    num_classes = head.shape[0] if head is not None and head.dim() == 2 else record.num_classes
+    has_aux = bool(record.aux_heads) and any(k.startswith(_OURS_AUX) for k in ours)
+    net = InceptionNet(record, num_classes=num_classes, aux_logits=has_aux)
+    return load_pretrained(net, state, source=source, transform_input=transform_input)

@@ -1,0 +1,172 @@
+"""Published checkpoints by name: ``create_model("inception_v3.tv_in1k", pretrained=True)``.
+
+The file is fetched the way its publisher's library does it, into that library's cache, where a file a
+user's own torchvision or timm downloaded earlier is found too:
+
+* a URL (torchvision, pytorchcv, timm's GitHub releases): ``torch.hub.load_state_dict_from_url`` into
+  ``$TORCH_HOME/hub/checkpoints`` (the published sha256 prefix checked on download; a pytorchcv zip is
+  extracted by torch.hub and its ``.pth`` checked against pytorchcv's published sha1);
+* a Hugging Face repo (timm's): ``huggingface_hub.hf_hub_download`` into ``$HF_HOME/hub``.
+
+A file already in those caches is used without any network access; ``HF_HUB_OFFLINE=1`` forbids network
+access for both. The file is converted once (committed key map, input conventions folded) and cached as
+safetensors in :func:`cache_dir` as ``<model>.<tag>.safetensors``: later loads read only that file.
+Failures are one clear :class:`~inception_zoo.CheckpointError`, and never leave a partial file there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+
+from ..records import ModelRecord, Pretrained
+from .load import converted, load_pretrained, save_weights
+from .reader import CheckpointError, CheckpointNotFoundError, read_checkpoint, unwrap_state_dict
+
+__all__ = ["CACHE_ENV", "cache_dir", "cached_file", "load_published"]
+
+CACHE_ENV = "INCEPTION_ZOO_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where converted weights are cached: ``$INCEPTION_ZOO_CACHE``, else ``$XDG_CACHE_HOME/inception_zoo``,
+    else ``~/.cache/inception_zoo`` (read at each call)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "inception_zoo"
+
+
+def cached_file(record: ModelRecord, row: Pretrained) -> Path:
+    """The converted weights of ``record.name``'s ``row.tag`` in :func:`cache_dir`."""
+    return cache_dir() / f"{record.name}.{row.tag}.safetensors"
+
+
+def _offline() -> bool:
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - a timm dependency
+        return os.environ.get("HF_HUB_OFFLINE", "").upper() in ("1", "ON", "YES", "TRUE")
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _unavailable(name: str, row: Pretrained, looked_in: Path, fetch: str, reason: str) -> CheckpointNotFoundError:
+    return CheckpointNotFoundError(
+        f"{name}: the weights {row.location} are not in the cache ({looked_in}) and could not be downloaded "
+        f"({reason}). On a machine with internet access, run: {fetch} -- then copy the cache folder here, "
+        f"or point {'TORCH_HOME' if row.url else 'HF_HOME'} at it."
+    )
+
+
+def _torch_hub_file(row: Pretrained) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(row.url).path)
+
+
+def _from_url(name: str, row: Pretrained, progress: bool) -> dict[str, torch.Tensor]:
+    file = _torch_hub_file(row)
+    fetch = f"python -c \"import torch; torch.hub.load_state_dict_from_url('{row.url}')\""
+    downloaded = not file.is_file()
+    if downloaded and _offline():
+        raise _unavailable(name, row, file, fetch, "HF_HUB_OFFLINE is set")
+    try:
+        state = torch.hub.load_state_dict_from_url(
+            row.url, map_location="cpu", progress=progress, check_hash=bool(row.sha256), weights_only=True
+        )
+    except OSError as e:  # URLError, connection refused, no route to host, HTTP errors
+        raise _unavailable(name, row, file, fetch, str(e)) from e
+    except RuntimeError as e:
+        if "invalid hash value" in str(e):
+            raise CheckpointError(
+                f"{name}: the download of {row.url} does not match its published sha256 prefix {row.sha256} "
+                f"({e}); nothing was kept. Try again; if it persists, the file on the server has changed."
+            ) from e
+        raise CheckpointError(f"{name}: {file} is not a readable checkpoint (truncated or corrupt?): {e}. "
+                              "Delete it and try again.") from e
+    except Exception as e:  # noqa: BLE001 - an unreadable cached file (EOFError, UnpicklingError, BadZipFile...)
+        raise CheckpointError(f"{name}: {file} is not a readable checkpoint (truncated or corrupt?): {e}. "
+                              "Delete it and try again.") from e
+    if downloaded and row.sha1:
+        _check_sha1(name, row, file)
+    return unwrap_state_dict(state, str(file))
+
+
+def _check_sha1(name: str, row: Pretrained, file: Path) -> None:
+    """pytorchcv publishes the sha1 of the ``.pth`` inside its zip (which torch.hub extracted beside it)."""
+    with zipfile.ZipFile(file) as z:
+        inner = file.parent / z.namelist()[0]
+    digest = hashlib.sha1(inner.read_bytes()).hexdigest()
+    if digest != row.sha1:
+        for f in (file, inner):
+            f.unlink(missing_ok=True)
+        raise CheckpointError(f"{name}: {inner.name} from {row.url} has sha1 {digest}, not the published "
+                              f"{row.sha1}; the files were removed. Try again.")
+
+
+def _from_hf_hub(name: str, row: Pretrained) -> dict[str, torch.Tensor]:
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    repo, filename = row.hf_hub
+    looked_in = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
+    fetch = f"python -c \"from huggingface_hub import hf_hub_download; hf_hub_download('{repo}', '{filename}')\""
+    path = try_to_load_from_cache(repo, filename)  # no network
+    if not isinstance(path, str):
+        if _offline():
+            raise _unavailable(name, row, looked_in, fetch, "HF_HUB_OFFLINE is set")
+        host = urlparse(constants.ENDPOINT).hostname
+        try:  # fails at once without a network, where huggingface_hub would retry for half a minute
+            socket.getaddrinfo(host, 443)
+        except OSError as e:
+            raise _unavailable(name, row, looked_in, fetch, f"{host} cannot be resolved: {e}") from e
+        try:
+            path = hf_hub_download(repo, filename)
+        except Exception as e:  # noqa: BLE001 - huggingface_hub's network and not-found errors
+            raise _unavailable(name, row, looked_in, fetch, f"{type(e).__name__}: {e}") from e
+    try:
+        return read_checkpoint(path)[0]
+    except CheckpointError as e:
+        raise CheckpointError(f"{name}: {e}. Delete it and try again.") from None
+
+
+def _convert_into_cache(record: ModelRecord, row: Pretrained, progress: bool) -> Path:
+    """Fetch, convert (through the committed key map, input conventions folded) and cache as safetensors,
+    atomically: a temporary file renamed into place, removed on any failure."""
+    name = f"{record.name}.{row.tag}"
+    state = _from_url(name, row, progress) if row.url else _from_hf_hub(name, row)
+    net = converted(record.name, state, row.source, transform_input=row.transform_input)
+    net.set_input_cfg(**row.cfg())
+    path = cached_file(record, row)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.safetensors")
+    try:
+        save_weights(net, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_published(model: nn.Module, record: ModelRecord, row: Pretrained, *, progress: bool = True) -> nn.Module:
+    """Load the published checkpoint ``row`` of ``record`` into ``model`` (built from ``record``): from the
+    converted cache if there, else fetched, converted and cached first. ``model.default_cfg`` then holds
+    the preprocessing the weights expect (mean, std, input size, crop, interpolation), the tag, license,
+    source location and published accuracy. Another ``num_classes`` or ``in_chans`` is handled as by
+    :func:`~inception_zoo.load_pretrained` (classifier re-initialized with a warning; first convolution
+    adapted).
+
+    Raises:
+        CheckpointNotFoundError: not cached and not downloadable (offline); names the tag, the location,
+            the cache looked in, and a command that fetches it on a connected machine.
+        CheckpointError: a hash mismatch, or an unreadable (truncated, corrupt) file.
+    """
+    path = cached_file(record, row)
+    if not path.is_file():
+        path = _convert_into_cache(record, row, progress)
+    load_pretrained(model, path, source="ours")
+    model.default_cfg["weights_source"] = row.source
+    return model
