@@ -21,7 +21,7 @@ docs: $(STAMP)
 	$(BIN)/inception-zoo docs
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto  # one worker per core (tests/conftest.py: one torch thread each)
+	$(BIN)/python -m pytest -q -n auto --dist worksteal  # one worker per core (tests/conftest.py: one torch thread each)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

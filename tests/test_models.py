@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from inception_zoo import InceptionOutputs, create_model, get_record, list_models, list_records
-from inception_zoo.analysis import count_macs, count_params
-from inception_zoo.weights.sources import build_peer
+from inception_zoo.analysis import count_params
+from inception_zoo.weights.sources import build_peer, peer_model
 
 # The counts are the records' (ModelRecord.params / params_aux): written there as literals, counted here.
 MODELS = list_models()
@@ -51,16 +51,16 @@ PEERS = {f"{p.source} {p.model}": (r.name, p) for r in list_records() for p in r
 
 
 @pytest.mark.parametrize("key", PEERS)
-def test_peer_params_and_macs(key, built):
+def test_peer_params(key):
+    """Every peer has our parameter count (its multiply-adds equal ours too: tests/test_docs.py counts the
+    first peer of each model with fvcore, and tests/test_weights.py proves every peer computes our
+    function, logit for logit)."""
     name, peer = PEERS[key]
-    ours = built(name)
     with torch.device("meta"):
-        assert count_params(ours) == count_params(build_peer(peer)) == get_record(name).params
-    size = ours.default_cfg["input_size"]
-    assert count_macs(ours) == count_macs(build_peer(peer), size) > 0
+        assert count_params(build_peer(peer)) == get_record(name).params
 
 
-@pytest.mark.parametrize("key", [k for k, (name, _) in PEERS.items() if get_record(name).aux_heads])
+@pytest.mark.parametrize("key", [k for k, (_, peer) in PEERS.items() if peer_model(peer).aux])
 def test_peer_params_with_aux(key):
     name, peer = PEERS[key]
     with torch.device("meta"):

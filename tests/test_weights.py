@@ -46,6 +46,9 @@ MAPPINGS = {
     "timm inception_resnet_v2": ("inception_resnet_v2", lambda: timm.create_model("inception_resnet_v2"), ()),
     "timm legacy_xception": ("xception", lambda: timm.create_model("legacy_xception"), ()),
     "pytorchcv bninception": ("bn_inception", _bninception, ()),
+    **{f"pytorchcv {cv}": (ours, lambda cv=cv: getattr(__import__(f"pytorchcv.models.{cv}", fromlist=[cv]), cv)(), ())
+       for ours, cv in (("inception_v3", "inceptionv3"), ("inception_v4", "inceptionv4"),
+                        ("inception_resnet_v2", "inceptionresnetv2"), ("xception", "xception"))},
 }
 
 
@@ -328,14 +331,14 @@ def test_pickle_that_runs_code_is_refused(v3, tmp_path):
     assert not marker.exists() and _unchanged(model, before)
 
 
-def test_bad_source_and_pretrained_true(v3):
+def test_bad_source(v3):
     model, before = v3
-    with pytest.raises(CheckpointError, match="no pytorchcv layout is known for it; known: ours, timm, torchvision, legacy"):
-        load_pretrained(model, model.state_dict(), source="pytorchcv")
-    with pytest.raises(CheckpointError, match="source must be one of"):
+    with pytest.raises(CheckpointError, match="source must be one of auto, ours, legacy, torchvision, timm, pytorchcv"):
         load_pretrained(model, model.state_dict(), source="caffe")
-    with pytest.raises(ValueError, match="never does; pass the path"):
-        create_model("inception_v3", pretrained=True)
+    xception = create_model("xception_cifar")
+    with pytest.raises(CheckpointError, match="no timm layout is known for it; known: ours, legacy"):
+        load_pretrained(xception, xception.state_dict(), source="timm")
+    assert _unchanged(model, before)
 
 
 def test_convert_command(tmp_path, capsys):
@@ -392,7 +395,7 @@ print(m.default_cfg["weights_source"])
     assert proc.stdout.splitlines() == ["[]", "timm"]
 
 
-@pytest.mark.parametrize("name", ["inception_v1_bn", "inception_v3", "inception_resnet_v1"])
+@pytest.mark.parametrize("name", ["inception_v1_bn", "inception_resnet_v1"])  # named branches; residual blocks
 def test_checkpoints_of_version_0_1_still_load(name):
     """inception_zoo 0.1 saved positional keys (``features.Mixed_6e.branches.2.2...``): the committed
     rename table maps them to today's names, and the logits are the same."""

@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..layers import Conv, Factorized, Mixed, Residual
-from ..records import IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD, ModelRecord, Peer, Pretrained
+from ..records import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+    ModelRecord,
+    Peer,
+    Pretrained,
+)
 from ..registry import register_model
 from .inception_v3 import MAX_S2, PAPER_RECIPE
 from .inception_v3 import STEM as V3_STEM
@@ -107,8 +115,8 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     paper=PAPER_V2,
     layout=V2_LAYOUT,
     params=55_843_464,
-    peers=(Peer("timm", "inception_resnet_v2"),),
-    pretrained=tuple(
+    peers=(Peer("timm", "inception_resnet_v2"), Peer("pytorchcv", "inceptionresnetv2")),
+    pretrained=(*(
         Pretrained(
             tag, "timm", hf_hub=(f"timm/inception_resnet_v2.{tag}", "model.safetensors"), license="Apache-2.0 (timm)",
             top1=top1, top5=top5,
@@ -120,6 +128,14 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
             ("tf_in1k", 80.462, 95.308, "the TF-slim checkpoint"),
             ("tf_ens_adv_in1k", 79.978, 94.946, "ensemble-adversarially trained (TF ens_adv_inception_resnet_v2)"),
         )
+    ),
+        Pretrained(
+            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.547/inceptionresnetv2-0474-19f51781.pth.zip",
+            sha1="19f51781f8a454803207e319289f404d50e252cb", license="MIT (pytorchcv)", top1=80.6, top5=95.26,
+            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 19.40 / 4.74; 299, resize 342)",
+            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
+            notes="pytorchcv's Inception-ResNet v2, trained in Gluon",
+        ),
     ),
     **TF_INPUT,
     doc="Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's "

@@ -147,7 +147,8 @@ INCEPTION_V3 = register_model(ModelRecord(
     aux_heads=(AUX_HEAD,),
     params=23_834_568, params_aux=27_161_264,
     recipe=PAPER_RECIPE,
-    peers=(Peer("timm", "inception_v3"), Peer("torchvision", "inception_v3", transform_input=True)),
+    peers=(Peer("timm", "inception_v3"), Peer("torchvision", "inception_v3", transform_input=True),
+           Peer("pytorchcv", "inceptionv3")),
     pretrained=(
         Pretrained(
             "tv_in1k", "torchvision", url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
@@ -172,6 +173,13 @@ INCEPTION_V3 = register_model(ModelRecord(
                 ("gluon_in1k", 78.806, 94.374, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD,
                  "GluonCV's weights"),
             )
+        ),
+        Pretrained(
+            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.552/inceptionv3-0533-025fb71c.pth.zip",
+            sha1="025fb71c673f8e325f4c24f25cbd4185540cca72", license="MIT (pytorchcv)", top1=79.56, top5=94.67,
+            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 20.44 / 5.33; 299, resize 342)",
+            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
+            notes="pytorchcv's Inception v3, trained in Gluon; no auxiliary head",
         ),
     ),
     doc="Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5, in the "

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import warnings
 import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -75,9 +76,11 @@ def _from_url(name: str, row: Pretrained, progress: bool) -> dict[str, torch.Ten
     if downloaded and _offline():
         raise _unavailable(name, row, file, fetch, "HF_HUB_OFFLINE is set")
     try:
-        state = torch.hub.load_state_dict_from_url(
-            row.url, map_location="cpu", progress=progress, check_hash=bool(row.sha256), weights_only=True
-        )
+        with warnings.catch_warnings():  # torch.hub's notice on the one-file zips pytorchcv publishes
+            warnings.filterwarnings("ignore", "Falling back to the old format", FutureWarning)
+            state = torch.hub.load_state_dict_from_url(
+                row.url, map_location="cpu", progress=progress, check_hash=bool(row.sha256), weights_only=True
+            )
     except OSError as e:  # URLError, connection refused, no route to host, HTTP errors
         raise _unavailable(name, row, file, fetch, str(e)) from e
     except RuntimeError as e:

@@ -39,7 +39,7 @@ def generate(record: ModelRecord, peer: Peer) -> dict[str, str]:
     with torch.device("meta"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = spec.build(bool(spec.aux)).state_dict()
-        ours = InceptionNet(record, aux_logits=bool(record.aux_heads)).state_dict()
+        ours = InceptionNet(record, aux_logits=bool(record.aux_heads and spec.aux)).state_dict()
     a = _grouped(((k, tuple(v.shape)) for k, v in theirs.items()), spec.aux, spec.classifier)
     b = _grouped(((k, tuple(v.shape)) for k, v in ours.items()), _OURS_AUX, _OURS_CLASSIFIER)
     mapping = {}
