@@ -11,8 +11,9 @@ pytorchcv ports (BatchNorm eps 1e-5).
 from __future__ import annotations
 
 from ..layers import Conv, Mixed, Pool
-from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer, Pretrained
+from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer
 from ..registry import register_model
+from ._published import pytorchcv
 from .inception_v1 import PAPER_RECIPE
 
 __all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "BN_INCEPTION"]
@@ -82,16 +83,9 @@ BN_INCEPTION = register_model(ModelRecord(
     recipe=PAPER_RECIPE,
     peers=(Peer("pytorchcv", "bninception"),),
     pretrained=(
-        Pretrained(
-            "cv_in1k", "pytorchcv",
-            url="https://github.com/osmr/imgclsmob/releases/download/v0.0.405/bninception-0774-d79ba5f5.pth.zip",
-            sha1="d79ba5f573ba2da5fea5e4c9a7f67ddd526e234b", license="MIT (pytorchcv)", top1=74.63, top5=92.26,
-            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 25.37 / 7.74; 224, resize 256)",
-            input_size=(3, 224, 224), mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
-            interpolation="bilinear", crop_pct=0.875,
-            notes="pytorchcv's BN-Inception (converted from its Gluon model); a zip holding one .pth, whose sha1 "
-            "pytorchcv publishes",
-        ),
+        pytorchcv("bninception", "v0.0.405", "d79ba5f573ba2da5fea5e4c9a7f67ddd526e234b", 25.37, 7.74, size=224,
+                  notes="pytorchcv's BN-Inception (converted from its Gluon model); a zip holding one .pth, whose "
+                  "sha1 pytorchcv publishes"),
     ),
     aliases=("inception_v2",),
     doc="BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input. No dropout (Section 4.2.1 removes it) "

@@ -14,15 +14,13 @@ from dataclasses import replace
 
 from ..layers import Conv, Factorized, Mixed, Residual
 from ..records import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
     IMAGENET_INCEPTION_MEAN,
     IMAGENET_INCEPTION_STD,
     ModelRecord,
     Peer,
-    Pretrained,
 )
 from ..registry import register_model
+from ._published import pytorchcv, timm_hub
 from .inception_v3 import MAX_S2, PAPER_RECIPE
 from .inception_v3 import STEM as V3_STEM
 from .inception_v4 import PAPER as V4_PAPER
@@ -116,26 +114,12 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     layout=V2_LAYOUT,
     params=55_843_464,
     peers=(Peer("timm", "inception_resnet_v2"), Peer("pytorchcv", "inceptionresnetv2")),
-    pretrained=(*(
-        Pretrained(
-            tag, "timm", hf_hub=(f"timm/inception_resnet_v2.{tag}", "model.safetensors"), license="Apache-2.0 (timm)",
-            top1=top1, top5=top5,
-            accuracy_source=f"timm results-imagenet.csv, inception_resnet_v2.{tag} (299, crop 0.897)",
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.8975,
-            notes=notes,
-        )
-        for tag, top1, top5, notes in (
-            ("tf_in1k", 80.462, 95.308, "the TF-slim checkpoint"),
-            ("tf_ens_adv_in1k", 79.978, 94.946, "ensemble-adversarially trained (TF ens_adv_inception_resnet_v2)"),
-        )
-    ),
-        Pretrained(
-            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.547/inceptionresnetv2-0474-19f51781.pth.zip",
-            sha1="19f51781f8a454803207e319289f404d50e252cb", license="MIT (pytorchcv)", top1=80.6, top5=95.26,
-            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 19.40 / 4.74; 299, resize 342)",
-            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
-            notes="pytorchcv's Inception-ResNet v2, trained in Gluon",
-        ),
+    pretrained=(
+        timm_hub("inception_resnet_v2", "tf_in1k", 80.462, 95.308, crop_pct=0.8975, notes="the TF-slim checkpoint"),
+        timm_hub("inception_resnet_v2", "tf_ens_adv_in1k", 79.978, 94.946, crop_pct=0.8975,
+                 notes="ensemble-adversarially trained (TF ens_adv_inception_resnet_v2)"),
+        pytorchcv("inceptionresnetv2", "v0.0.547", "19f51781f8a454803207e319289f404d50e252cb", 19.40, 4.74,
+                  notes="pytorchcv's Inception-ResNet v2, trained in Gluon"),
     ),
     **TF_INPUT,
     doc="Inception-ResNet-v2 in the layout of the released checkpoint (shared by timm, Keras and Cadene's "

@@ -15,7 +15,15 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..layers import LRN, AuxSpec, Conv, Mixed, Pool
-from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer, Pretrained, Recipe
+from ..records import (
+    IMAGENET_DEFAULT_MEAN,
+    IMAGENET_DEFAULT_STD,
+    ModelRecord,
+    Paper,
+    Peer,
+    Pretrained,
+    Recipe,
+)
 from ..registry import register_model
 
 __all__ = [

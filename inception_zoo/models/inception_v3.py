@@ -26,6 +26,7 @@ from ..records import (
     Recipe,
 )
 from ..registry import register_model
+from ._published import pytorchcv, timm_hub
 
 __all__ = ["STEM", "MAX_S2", "PAPER_RECIPE", "filter_bank", "inception_a", "reduction_a", "inception_b",
            "reduction_b", "inception_c", "INCEPTION_V3"]
@@ -159,28 +160,14 @@ INCEPTION_V3 = register_model(ModelRecord(
             transform_input=True,
             notes="torchvision's port of the TF checkpoint, auxiliary head included; transform_input folded",
         ),
-        *(
-            Pretrained(
-                tag, "timm", hf_hub=(f"timm/inception_v3.{tag}", "model.safetensors"), license="Apache-2.0 (timm)",
-                top1=top1, top5=top5, accuracy_source=f"timm results-imagenet.csv, inception_v3.{tag} (299, crop 0.875)",
-                mean=mean, std=std, interpolation="bicubic", crop_pct=0.875, notes=notes,
-            )
-            for tag, top1, top5, mean, std, notes in (
-                ("tf_in1k", 77.862, 93.644, IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD,
-                 "timm's port of the TF-slim checkpoint"),
-                ("tf_adv_in1k", 77.592, 93.730, IMAGENET_INCEPTION_MEAN, IMAGENET_INCEPTION_STD,
-                 "adversarially trained (TF adv_inception_v3)"),
-                ("gluon_in1k", 78.806, 94.374, IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD,
-                 "GluonCV's weights"),
-            )
-        ),
-        Pretrained(
-            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.552/inceptionv3-0533-025fb71c.pth.zip",
-            sha1="025fb71c673f8e325f4c24f25cbd4185540cca72", license="MIT (pytorchcv)", top1=79.56, top5=94.67,
-            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 20.44 / 5.33; 299, resize 342)",
-            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
-            notes="pytorchcv's Inception v3, trained in Gluon; no auxiliary head",
-        ),
+        timm_hub("inception_v3", "tf_in1k", 77.862, 93.644, crop_pct=0.875,
+                 notes="timm's port of the TF-slim checkpoint"),
+        timm_hub("inception_v3", "tf_adv_in1k", 77.592, 93.730, crop_pct=0.875,
+                 notes="adversarially trained (TF adv_inception_v3)"),
+        timm_hub("inception_v3", "gluon_in1k", 78.806, 94.374, crop_pct=0.875, imagenet_stats=True,
+                 notes="GluonCV's weights"),
+        pytorchcv("inceptionv3", "v0.0.552", "025fb71c673f8e325f4c24f25cbd4185540cca72", 20.44, 5.33,
+                  notes="pytorchcv's Inception v3, trained in Gluon; no auxiliary head"),
     ),
     doc="Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5, in the "
     "layout of the released TensorFlow checkpoint that torchvision and timm share. The auxiliary head taps "

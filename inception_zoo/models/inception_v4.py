@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from ..layers import Conv, Factorized, Mixed, Pool
 from ..records import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
     IMAGENET_INCEPTION_MEAN,
     IMAGENET_INCEPTION_STD,
     ModelRecord,
     Paper,
     Peer,
-    Pretrained,
 )
 from ..registry import register_model
+from ._published import pytorchcv, timm_hub
 from .inception_v3 import MAX_S2, PAPER_RECIPE, filter_bank
 
 __all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "INCEPTION_V4"]
@@ -109,19 +107,10 @@ INCEPTION_V4 = register_model(ModelRecord(
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "inception_v4"), Peer("pytorchcv", "inceptionv4")),
     pretrained=(
-        Pretrained(
-            "tf_in1k", "timm", hf_hub=("timm/inception_v4.tf_in1k", "model.safetensors"), license="Apache-2.0 (timm)",
-            top1=80.156, top5=94.968, accuracy_source="timm results-imagenet.csv, inception_v4.tf_in1k (299, crop 0.875)",
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
-            notes="the TF-slim checkpoint, via Cadene's port",
-        ),
-        Pretrained(
-            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.543/inceptionv4-0488-4ae4f331.pth.zip",
-            sha1="4ae4f331a5ff649e39626fc49cd5c24b8159cd8c", license="MIT (pytorchcv)", top1=80.17, top5=95.12,
-            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 19.83 / 4.88; 299, resize 342)",
-            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
-            notes="pytorchcv's Inception v4, trained in Gluon",
-        ),
+        timm_hub("inception_v4", "tf_in1k", 80.156, 94.968, crop_pct=0.875,
+                 notes="the TF-slim checkpoint, via Cadene's port"),
+        pytorchcv("inceptionv4", "v0.0.543", "4ae4f331a5ff649e39626fc49cd5c24b8159cd8c", 19.83, 4.88,
+                  notes="pytorchcv's Inception v4, trained in Gluon"),
     ),
     doc="Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2 "
     "(keep probability 0.8); no auxiliary heads.",

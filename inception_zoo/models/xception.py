@@ -17,8 +17,6 @@ from torch import nn
 
 from ..layers import Conv, ConvLayer, ResidualParts
 from ..records import (
-    IMAGENET_DEFAULT_MEAN,
-    IMAGENET_DEFAULT_STD,
     IMAGENET_INCEPTION_MEAN,
     IMAGENET_INCEPTION_STD,
     ModelRecord,
@@ -28,6 +26,7 @@ from ..records import (
     Recipe,
 )
 from ..registry import register_model
+from ._published import pytorchcv
 
 __all__ = ["XceptionBlock", "XceptionBlockSpec", "XCEPTION", "XCEPTION_CIFAR"]
 
@@ -157,13 +156,8 @@ XCEPTION = register_model(ModelRecord(
             notes="Keras' Xception weights via Cadene's port, timm's legacy_xception; timm serves this file from "
             "its GitHub release (no Hugging Face copy in timm 1.0), and its name's suffix is no sha256 prefix",
         ),
-        Pretrained(
-            "cv_in1k", "pytorchcv", url="https://github.com/osmr/imgclsmob/releases/download/v0.0.544/xception-0516-a75b50ec.pth.zip",
-            sha1="a75b50eceb5fdfb1e1bfaada6820a448ce40e593", license="MIT (pytorchcv)", top1=79.65, top5=94.84,
-            accuracy_source="pytorchcv 0.0.74 README (top-1 / top-5 error 20.35 / 5.16; 299, resize 342)",
-            mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, interpolation="bilinear", crop_pct=0.875,
-            notes="pytorchcv's Xception, trained in Gluon",
-        ),
+        pytorchcv("xception", "v0.0.544", "a75b50eceb5fdfb1e1bfaada6820a448ce40e593", 20.35, 5.16,
+                  notes="pytorchcv's Xception, trained in Gluon"),
     ),
     doc="Xception (arXiv 1610.02357, Figure 5), 299×299 input, dropout 0.5 (Section 4.3); no auxiliary "
     "heads. 22,855,952 parameters, as Table 3 of the paper reports.",
