@@ -132,11 +132,14 @@ def get_pretrained(name: str) -> tuple[ModelRecord, Pretrained]:
         UnknownModelError (a KeyError): unknown model, or unknown tag (the message lists the closest tags).
         ValueError: a model without published weights.
     """
-    model, _, tag = name.partition(".") if isinstance(name, str) else (name, "", "")
+    model, dot, tag = name.partition(".") if isinstance(name, str) else (name, "", "")
     record = get_record(model)
     if not record.pretrained:
-        raise ValueError(f"{record.name} has no published weights (tags: none); load a checkpoint by path instead")
-    if not tag:
+        others = [r.name for r in _RECORDS.values() if r.pretrained and r.paper == record.paper]
+        hint = f"; published weights of the same paper: {', '.join(others)}" if others else ""
+        raise ValueError(f"{record.name} has no published weights (tags: none){hint}; load a checkpoint by path "
+                         "instead")
+    if not dot:
         return record, record.pretrained[0]
     for row in record.pretrained:
         if row.tag == tag:

@@ -158,6 +158,43 @@ def test_second_load_reads_only_the_converted_cache(caches, monkeypatch):
     assert second.default_cfg["tag"] == "tv_in1k" and second.default_cfg["weights_source"] == "torchvision"
 
 
+def test_backbones_shared_caches_and_damaged_or_unwritable_caches(caches, monkeypatch):
+    import os
+
+    import timm.data
+
+    tmp_path, _ = caches
+    torch.manual_seed(3)
+    source = realistic(torchvision.models.googlenet(aux_logits=True, init_weights=True, transform_input=True))
+    _place("inception_v1_bn.tv_in1k", source.state_dict())
+    tag = "inception_v1_bn.tv_in1k"
+    reference = create_model(tag, pretrained=True).eval()
+    cached = hub.cached_file(*get_pretrained(tag))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert cached.stat().st_mode & 0o777 == 0o666 & ~umask  # readable by a team sharing the cache
+    # a backbone: no classifier, the rest of the weights
+    backbone = create_model(tag, pretrained=True, num_classes=0).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(backbone(x), reference.forward_head(reference.forward_features(x), pre_logits=True))
+    features = create_model(tag, pretrained=True, features_only=True)
+    assert timm.data.resolve_data_config({}, model=features)["mean"] == (0.485, 0.456, 0.406)
+    # a damaged cached file is converted again from the source file
+    cached.write_bytes(cached.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="is unreadable .* converting inception_v1_bn.tv_in1k again"):
+        again = create_model(tag, pretrained=True).eval()
+    assert torch.equal(again.head.fc.weight, reference.head.fc.weight) and cached.stat().st_size > 1000
+    # a cache that cannot be written: a warning, and the conversion used from memory
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("x")
+    monkeypatch.setenv(hub.CACHE_ENV, str(blocker))
+    with pytest.warns(UserWarning, match="cannot cache the converted weights .* set INCEPTION_ZOO_CACHE"):
+        unwritable = create_model(tag, pretrained=True).eval()
+    assert torch.equal(unwritable.head.fc.weight, reference.head.fc.weight)
+    assert unwritable.default_cfg["tag"] == "tv_in1k"
+
+
 def test_offline_and_missing_is_one_clear_error(caches):
     tmp_path, attempts = caches
     with pytest.raises(CheckpointNotFoundError) as e:
@@ -223,8 +260,10 @@ def test_unknown_tag_lists_the_closest():
     with pytest.raises(KeyError) as e:
         create_model("inception_v3.tf_inlk", pretrained=True)
     assert "unknown pretrained tag 'inception_v3.tf_inlk'; closest: inception_v3.tf_in1k" in str(e.value)
-    with pytest.raises(ValueError, match="inception_v1 has no published weights"):
-        create_model("inception_v1", pretrained=True)
+    with pytest.raises(KeyError, match="unknown pretrained tag 'inception_v3.'"):
+        create_model("inception_v3.", pretrained=True)
+    with pytest.raises(ValueError, match="inception_v1 has no published weights .* same paper: inception_v1_bn"):
+        create_model("googlenet.tv_in1k", pretrained=True)
 
 
 def test_a_tag_without_weights_sets_its_preprocessing():

@@ -82,6 +82,7 @@ class FeatureExtractor(nn.Module):
         stages = list(model.features.named_children())[: max(self.stage_indices) + 1]
         self.features = nn.Sequential(OrderedDict(stages))
         self.name, self.in_chans, self.default_cfg = model.name, model.in_chans, model.default_cfg
+        self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read
         self._min_size, self._has_bn = model._min_size, model._has_bn
         self.register_buffer("_dtype_probe", torch.zeros(0, dtype=model._dtype_probe.dtype), persistent=False)
         self.feature_info = FeatureInfo([

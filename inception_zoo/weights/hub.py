@@ -136,22 +136,28 @@ def _from_hf_hub(name: str, row: Pretrained) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{name}: {e}. Delete it and try again.") from None
 
 
-def _convert_into_cache(record: ModelRecord, row: Pretrained, progress: bool) -> Path:
-    """Fetch, convert (through the committed key map, input conventions folded) and cache as safetensors,
-    atomically: a temporary file renamed into place, removed on any failure."""
+def _convert(record: ModelRecord, row: Pretrained, progress: bool) -> nn.Module:
+    """Fetch and convert (through the committed key map, input conventions folded)."""
     name = f"{record.name}.{row.tag}"
     state = _from_url(name, row, progress) if row.url else _from_hf_hub(name, row)
     net = converted(record.name, state, row.source, transform_input=row.transform_input)
     net.set_input_cfg(**row.cfg())
-    path = cached_file(record, row)
+    return net
+
+
+def _write_cache(net: nn.Module, path: Path) -> None:
+    """Save atomically: a temporary file renamed into place (removed on any failure), readable as the
+    umask allows (safetensors alone writes 0600, which a cache shared by a team could not read)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.safetensors")
     try:
         save_weights(net, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
 def load_published(model: nn.Module, record: ModelRecord, row: Pretrained, *, progress: bool = True) -> nn.Module:
@@ -159,17 +165,34 @@ def load_published(model: nn.Module, record: ModelRecord, row: Pretrained, *, pr
     converted cache if there, else fetched, converted and cached first. ``model.default_cfg`` then holds
     the preprocessing the weights expect (mean, std, input size, crop, interpolation), the tag, license,
     source location and published accuracy. Another ``num_classes`` or ``in_chans`` is handled as by
-    :func:`~inception_zoo.load_pretrained` (classifier re-initialized with a warning; first convolution
-    adapted).
+    :func:`~inception_zoo.load_pretrained` (classifier re-initialized with a warning, or dropped for
+    ``num_classes=0``; first convolution adapted). A damaged cached file is converted again; a cache
+    folder that cannot be written costs a warning, and the conversion is used from memory.
 
     Raises:
         CheckpointNotFoundError: not cached and not downloadable (offline); names the tag, the location,
             the cache looked in, and a command that fetches it on a connected machine.
-        CheckpointError: a hash mismatch, or an unreadable (truncated, corrupt) file.
+        CheckpointError: a hash mismatch, or an unreadable (truncated, corrupt) source file.
     """
     path = cached_file(record, row)
-    if not path.is_file():
-        path = _convert_into_cache(record, row, progress)
-    load_pretrained(model, path, source="ours")
+    if path.is_file():
+        try:
+            load_pretrained(model, path, source="ours")
+        except CheckpointError as e:  # a damaged cache: convert again (the model is unchanged on failure)
+            warnings.warn(f"{path} is unreadable ({e}); converting {record.name}.{row.tag} again", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            model.default_cfg["weights_source"] = row.source
+            return model
+    net = _convert(record, row, progress)
+    try:
+        _write_cache(net, path)
+    except OSError as e:
+        warnings.warn(f"cannot cache the converted weights in {path.parent} ({e}); set {CACHE_ENV} to a "
+                      "writable folder to convert only once", stacklevel=2)
+        load_pretrained(model, net.state_dict(), source="ours")
+        model.set_input_cfg(**row.cfg())
+    else:
+        load_pretrained(model, path, source="ours")
     model.default_cfg["weights_source"] = row.source
     return model

@@ -189,9 +189,11 @@ def load_pretrained(
         renamed, unexpected = dict(state), []
         transform_input = bool(transform_input)
 
-    # 2. Compare with the model. Auxiliary heads are optional on both sides.
+    # 2. Compare with the model. Auxiliary heads are optional on both sides; so is the classifier of a
+    # model built without one (num_classes=0: a backbone of pooled features).
     target = model.state_dict()
-    unexpected += [k for k in renamed if k not in target and not k.startswith(_OURS_AUX)]
+    optional = _OURS_AUX + (() if any(_is_classifier(k) for k in target) else ("head.fc.",))
+    unexpected += [k for k in renamed if k not in target and not k.startswith(optional)]
     renamed = {k: v for k, v in renamed.items() if k in target}
     missing = [k for k in target if k not in renamed and not k.endswith("num_batches_tracked")]
     missing_aux = [k for k in missing if k.startswith(_OURS_AUX)]
