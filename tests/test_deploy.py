@@ -76,7 +76,7 @@ def test_bf16_autocast_runs_packed_bf16_convolutions():
         if _onednn.bf16_available():
             assert fused._onednn_dtype(x) == torch.bfloat16
             fused(x)
-            assert list(fused._packed) == [(torch.bfloat16, (2, 8, 9, 9))]  # packed once, reused by later calls
+            assert list(fused._packs.table) == [(torch.bfloat16, (2, 8, 9, 9))]  # packed once, reused by later calls
     assert out.dtype == expected.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
 
@@ -92,7 +92,7 @@ def test_packed_weights_are_kept_per_input_shape():
             torch.testing.assert_close(fused(x), conv(x))
     if fused._onednn_dtype(x) is not None:
         # the two most recently used: batch 1 (used again, so kept) and the newest; batch 8 was evicted
-        assert [key[1] for key in fused._packed] == [(1, 4, 6, 6), (2, 4, 5, 5)]
+        assert [key[1] for key in fused._packs.table] == [(1, 4, 6, 6), (2, 4, 5, 5)]
 
 
 @pytest.mark.parametrize("name", ["inception_resnet_v1", "xception"])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.autograd.graph import increment_version
 
 from ..layers import BasicConv2d, SeparableConv2d
 from .. import _onednn
 
-__all__ = ["DeployConv2d", "FusedResidual", "fold_batchnorm", "deploy_conv"]
+__all__ = ["DeployConv2d", "FrozenWeight", "FusedResidual", "fold_batchnorm", "deploy_conv"]
 
 
 def fold_batchnorm(block: BasicConv2d) -> None:
@@ -37,9 +40,60 @@ def fold_batchnorm(block: BasicConv2d) -> None:
     block.bn = nn.Identity()
 
 
-def _version(t: torch.Tensor) -> int:
-    """The tensor's in-place modification counter (0 for inference-mode tensors, which cannot change)."""
-    return 0 if t.is_inference() else t._version
+class FrozenWeight(nn.Parameter):
+    """A deploy-mode weight whose every in-place change is visible to :class:`DeployConv2d`'s pack cache.
+
+    PyTorch counts in-place changes of a tensor (its version counter), but two ways around that counter
+    are common: ``weight.data`` (a view with a counter of its own) and a NumPy view. Here ``.data`` is a
+    view that shares the weight's counter (``detach()``: an edit through it, now or later, is counted;
+    assigning ``.data`` counts as a change too), and ``.numpy()`` / ``np.asarray`` give read-only arrays
+    (an edit there raises instead of going unseen). Otherwise a plain frozen ``nn.Parameter``.
+    """
+
+    @property
+    def data(self) -> torch.Tensor:
+        return self.detach()
+
+    @data.setter
+    def data(self, value: torch.Tensor) -> None:
+        nn.Parameter.data.__set__(self, value)
+        increment_version(self)
+
+    def numpy(self, *, force: bool = False):
+        array = self.detach().cpu().numpy(force=force)
+        array.flags.writeable = False
+        return array
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        if copy:
+            return array.astype(dtype or array.dtype, copy=True)
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+
+def _frozen(t: torch.Tensor | None) -> FrozenWeight | None:
+    """``t`` as a :class:`FrozenWeight` that is not an inference tensor (an inference tensor has no
+    version counter: it is copied out once, which lets every later change be counted)."""
+    if t is None or (type(t) is FrozenWeight and not t.is_inference()):
+        return t
+    with torch.inference_mode(False):
+        data = t.detach().clone() if t.is_inference() else t.detach()
+        return FrozenWeight(data, requires_grad=False)
+
+
+def _source(t: torch.Tensor | None):
+    """What a pack made from ``t`` depends on: its storage and version counter; None when a change could
+    go unseen (a tensor that is not a :class:`FrozenWeight`, or an inference tensor): then no pack is kept."""
+    if t is None:
+        return ()
+    if type(t) is not FrozenWeight or t.is_inference():
+        return None
+    return (t.data_ptr(), t._version)
+
+
+class _Packs(NamedTuple):
+    source: tuple  # the weight's and bias's (storage, version) when packed
+    table: dict  # (dtype, input shape) -> (packed weight, bias), least recently used first
 
 
 class DeployConv2d(nn.Module):
@@ -52,8 +106,9 @@ class DeployConv2d(nn.Module):
     for bfloat16 weights and input), with a bfloat16 copy of the weight packed once instead of cast at every
     call. Elsewhere (GPU, float16, ``torch.compile``/``torch.export``/tracing, or while autograd records a
     gradient, e.g. of the input) it is ``F.conv2d``, the sum and ``F.relu``. All paths compute the same
-    function. Weights are frozen (``requires_grad=False``); a deployed model cannot be ``torch.jit.script``-ed
-    (trace or export it instead).
+    function. Weights are frozen (``requires_grad=False``, :class:`FrozenWeight`); any change to them is seen
+    by the next call (see :meth:`_pack`), and one instance can serve calls from many threads at once. A
+    deployed model cannot be ``torch.jit.script``-ed (trace or export it instead).
 
     Shapes: x as for the wrapped :class:`torch.nn.Conv2d`; ``residual``, if given, the shape of the output.
     Output dtype: as the wrapped convolution's under the same autocast state.
@@ -66,13 +121,13 @@ class DeployConv2d(nn.Module):
         super().__init__()
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise ValueError("DeployConv2d supports explicit zero padding only")
-        self.weight = nn.Parameter(conv.weight.detach().clone(), requires_grad=False)
-        self.bias = nn.Parameter(conv.bias.detach().clone(), requires_grad=False) if conv.bias is not None else None
+        with torch.inference_mode(False):
+            self.weight = _frozen(conv.weight.detach().clone())
+            self.bias = _frozen(conv.bias.detach().clone()) if conv.bias is not None else None
         self.stride, self.padding, self.dilation = list(conv.stride), list(conv.padding), list(conv.dilation)
         self.groups = conv.groups
         self.relu = relu
-        self._packed: dict[tuple[torch.dtype, tuple[int, ...]], tuple[torch.Tensor, torch.Tensor | None]] = {}
-        self._packed_from: tuple = ()
+        self._packs = _Packs((), {})
 
     def _onednn_dtype(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.dtype | None:
         """The dtype of the oneDNN call for this input, or None for the plain path (which autograd can
@@ -101,22 +156,30 @@ class DeployConv2d(nn.Module):
 
         oneDNN chooses the layout for the shape it is given, and a weight packed for batch 1 can run
         several times slower at batch 8 (measured: a bfloat16 1×7 convolution, 14 ms against 3 ms), so
-        packs are kept per input shape: the last :attr:`PACKED_SHAPES` of them. They are dropped when the
-        weight or bias changes (``load_state_dict``, an in-place edit, a new tensor): each pack records the
-        storage and version counter of the tensors it was made from.
+        packs are kept per input shape: the :attr:`PACKED_SHAPES` most recently used.
+
+        Packs are a cache of the weight and bias, valid while those are unchanged: each set of packs
+        records the storage and version counter of the tensors it was made from, and any change
+        (``load_state_dict`` in any grad mode, an in-place edit, ``.data``, a new tensor) drops it. Weights
+        whose changes cannot be counted (one replaced by a plain tensor) are packed at every call instead.
+
+        Thread-safe without a lock: the set of packs is never changed in place, only replaced by a new one
+        (two threads that miss at once both pack; one result is kept).
         """
-        source = tuple((t.data_ptr(), _version(t)) for t in (self.weight, self.bias) if t is not None)
-        if self._packed_from != source:
-            self._packed, self._packed_from = {}, source
+        source = (_source(self.weight), _source(self.bias))
         key = (dtype, tuple(x.shape))
-        packed = self._packed.pop(key, None)
+        packs = self._packs
+        table = packs.table if packs.source == source else {}
+        packed = table.get(key)
         if packed is None:
             weight = _onednn.pack_weight(self.weight.to(dtype), self.padding, self.stride, self.dilation, self.groups,
                                          x.shape)
             packed = (weight, None if self.bias is None else self.bias.to(dtype))
-            while len(self._packed) >= self.PACKED_SHAPES:
-                self._packed.pop(next(iter(self._packed)), None)  # the least recently used
-        self._packed[key] = packed  # (re)inserted last: most recently used
+        if None in source:  # untracked weights: nothing is kept
+            return packed
+        if next(reversed(table), None) != key:  # the most recently used goes last; the oldest are dropped
+            kept = [(k, v) for k, v in table.items() if k != key][-(self.PACKED_SHAPES - 1):]
+            self._packs = _Packs(source, dict([*kept, (key, packed)]))
         return packed
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,14 +197,31 @@ class DeployConv2d(nn.Module):
             y = y + residual
         return F.relu(y) if self.relu else y
 
+    def _refreeze(self) -> None:
+        """Weights put in by ``load_state_dict(assign=True)``, ``.to()`` or unpickling as FrozenWeights."""
+        self.weight = _frozen(self.weight)
+        if self.bias is not None:
+            self.bias = _frozen(self.bias)
+        self._packs = _Packs((), {})
+
     def _apply(self, fn, recurse=True):
-        self._packed, self._packed_from = {}, ()  # weights moved or converted: pack again on the next call
-        return super()._apply(fn, recurse)
+        with torch.inference_mode(False):  # converted weights stay countable even under inference_mode
+            result = super()._apply(fn, recurse)
+        self._refreeze()
+        return result
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._refreeze()
 
     def __getstate__(self):  # copies and pickles carry the plain weight only
         state = self.__dict__.copy()
-        state["_packed"], state["_packed_from"] = {}, ()
+        state["_packs"] = _Packs((), {})
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._refreeze()
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1] * self.groups}, {self.weight.shape[0]}, kernel_size={tuple(self.weight.shape[2:])}, "

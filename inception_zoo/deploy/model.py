@@ -68,6 +68,13 @@ class DeployedInceptionNet(nn.Module):
 
     def __init__(self, model: InceptionNet) -> None:
         super().__init__()
+        with torch.inference_mode(False):  # ordinary tensors even when deployed under inference_mode
+            self._build(model)
+            self.to(memory_format=torch.channels_last)
+        self.requires_grad_(False)
+        super().train(False)
+
+    def _build(self, model: InceptionNet) -> None:
         model = copy.deepcopy(model).eval()
         for m in model.modules():
             if isinstance(m, BasicConv2d):
@@ -79,9 +86,10 @@ class DeployedInceptionNet(nn.Module):
         self.default_cfg = self.pretrained_cfg = model.default_cfg
         self._min_size, self._has_bn = model._min_size, False
         self.register_buffer("_dtype_probe", torch.zeros(0, dtype=model._dtype_probe.dtype), persistent=False)
-        self.to(memory_format=torch.channels_last)
-        self.requires_grad_(False)
-        super().train(False)
+
+    def _apply(self, fn, recurse=True):
+        with torch.inference_mode(False):  # .to() / .half() under inference_mode keep ordinary tensors too
+            return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True) -> "DeployedInceptionNet":
         if mode:

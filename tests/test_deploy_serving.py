@@ -1,0 +1,165 @@
+"""Deploy mode in a server: one deployed model shared by threads, and weights that change after packing.
+
+The packed oneDNN weights are a cache of the deployed model's weights. These tests assert the two
+properties a cache must have: concurrent calls neither fail nor disturb each other, and every change of a
+weight a forward can observe is observed by the next forward (the reference is a deep copy, which packs
+afresh from the current weights).
+"""
+
+import copy
+import pickle
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from inception_zoo import get_record, list_models, optimize_for_inference
+from inception_zoo.deploy import DeployConv2d
+from inception_zoo.deploy.convs import FrozenWeight
+
+from helpers import realistic
+
+SHAPES = [(1, 3, 80, 80), (2, 3, 80, 80), (1, 3, 96, 112)]  # more shapes than DeployConv2d keeps packs for
+
+
+def _small_input(name: str, seed: int = 0) -> torch.Tensor:
+    _, h, w = get_record(name).min_input_size
+    return torch.randn(1, 3, max(h, 32), max(w, 32), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name", ["inception_v1_bn", "inception_resnet_v1", "xception"])
+def test_one_deployed_model_serves_eight_threads(name, fresh):
+    """8 threads × 3 input shapes × 24 calls each on one deployed model (merged Inception modules, fused
+    residual sums, separable convolutions): no exception, every output equal to the single-threaded one."""
+    deployed = optimize_for_inference(realistic(fresh(name)))
+    inputs = [torch.randn(s, generator=torch.Generator().manual_seed(i)) for i, s in enumerate(SHAPES)]
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            expected = [deployed(x) for x in inputs]
+        errors: list[BaseException] = []
+        mismatches: list[tuple[int, int]] = []
+        start = threading.Barrier(8)
+
+        def serve(worker: int) -> None:
+            try:
+                start.wait()
+                with torch.inference_mode():
+                    for call in range(24):
+                        k = (worker + call) % len(inputs)  # threads interleave the shapes differently
+                        if not torch.equal(deployed(inputs[k]), expected[k]):
+                            mismatches.append((worker, call))
+            except BaseException as error:  # noqa: BLE001 (collected and reported by the test)
+                errors.append(error)
+
+        threads = [threading.Thread(target=serve, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        torch.set_num_threads(threads_before)
+    assert errors == [] and mismatches == []
+
+
+def _first_conv(deployed) -> DeployConv2d:
+    return next(m for m in deployed.modules() if isinstance(m, DeployConv2d))
+
+
+def _assert_observed(deployed, x, before):
+    """The next forward sees the change: it differs from ``before`` and equals a fresh deploy's."""
+    with torch.inference_mode():
+        out = deployed(x)
+        fresh_copy = copy.deepcopy(deployed)(x)
+    assert not torch.equal(out, before), "the edit did not change the output: the test cannot fail"
+    assert torch.equal(out, fresh_copy)
+    return out
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_weight_change_is_seen_by_the_next_forward(name, fresh):
+    deployed = optimize_for_inference(realistic(fresh(name)))
+    x = _small_input(name)
+    with torch.inference_mode():
+        out = deployed(x)  # packs every convolution
+        new_state = {k: v * 0.9 for k, v in deployed.state_dict().items()}
+        deployed.load_state_dict(new_state)  # 1. load_state_dict inside inference_mode
+    out = _assert_observed(deployed, x, out)
+
+    conv = _first_conv(deployed)
+    conv.weight.data.mul_(1.5)  # 2. an in-place edit through .data
+    out = _assert_observed(deployed, x, out)
+
+    with torch.no_grad():
+        conv.weight.copy_(conv.weight.flip(0))  # 3. copy_ under no_grad (output channels reordered)
+    out = _assert_observed(deployed, x, out)
+
+    with torch.inference_mode():
+        conv.bias.add_(0.5)  # 4. an in-place edit under inference_mode
+    _assert_observed(deployed, x, out)
+
+
+def test_aliases_assignment_and_numpy_views_of_deployed_weights():
+    from inception_zoo import create_model
+
+    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+    x = _small_input("inception_v1_bn")
+    conv = _first_conv(deployed)
+    alias = conv.weight.data  # taken before packing, edited after it
+    with torch.inference_mode():
+        out = deployed(x)
+    alias.mul_(-1)
+    out = _assert_observed(deployed, x, out)
+
+    conv.weight.data = conv.weight.detach() * 3  # .data assigned a new tensor
+    out = _assert_observed(deployed, x, out)
+
+    with pytest.raises(ValueError, match="read-only"):
+        np.asarray(conv.weight)[0] = 0.0  # a NumPy view cannot change the weight behind the packs' back
+    with pytest.raises(ValueError, match="read-only"):
+        conv.bias.numpy()[0] = 0.0
+    assert np.asarray(conv.weight, copy=True).flags.writeable  # an explicit copy is the caller's own
+
+    deployed.load_state_dict({k: v + 0.01 for k, v in deployed.state_dict().items()}, assign=True)
+    assert type(conv.weight) is FrozenWeight  # assigned tensors are wrapped again, so later edits count
+    out = _assert_observed(deployed, x, out)
+    conv.weight.data.mul_(0.5)
+    _assert_observed(deployed, x, out)
+
+
+def test_a_model_deployed_inside_inference_mode_sees_changes():
+    """Inference tensors have no version counter: deployed weights are ordinary tensors even then."""
+    from inception_zoo import create_model
+
+    x = _small_input("inception_v1_bn")
+    with torch.inference_mode():
+        deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+        out = deployed(x)
+        assert not any(p.is_inference() for p in deployed.parameters() if p is not None)
+        _first_conv(deployed).weight.mul_(2)
+        deployed.to(torch.float64).to(torch.float32)  # converted inside inference_mode: still countable
+        assert not any(p.is_inference() for p in deployed.parameters())
+    out = _assert_observed(deployed, x, out)
+    _first_conv(deployed).weight.data.mul_(-1)
+    _assert_observed(deployed, x, out)
+
+
+def test_pickled_and_copied_deployed_models_keep_counting_changes(tmp_path):
+    from inception_zoo import create_model
+
+    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+    x = _small_input("inception_v1_bn")
+    with torch.inference_mode():
+        deployed(x)
+    restored = pickle.loads(pickle.dumps(deployed))
+    torch.save(deployed, tmp_path / "deployed.pt")
+    loaded = torch.load(tmp_path / "deployed.pt", weights_only=False)
+    for model in (restored, loaded, copy.deepcopy(deployed)):
+        assert all(type(m.weight) is FrozenWeight for m in model.modules() if isinstance(m, DeployConv2d))
+        with torch.inference_mode():
+            before = model(x)
+        assert torch.equal(before, deployed(x))
+        _first_conv(model).weight.data.mul_(-1)
+        _assert_observed(model, x, before)
