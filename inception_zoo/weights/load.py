@@ -15,7 +15,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -25,16 +25,16 @@ from ..models.base import init_weights
 from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from ..registry import get_record, list_models, resolve_name
 from .keymaps import LEGACY, keymap, layouts
-from .reader import CheckpointError, few, read_checkpoint, unwrap_state_dict
+from .reader import CheckpointError, few, read_checkpoint, strip_prefix_to_fit, unwrap_state_dict
 
-__all__ = ["SOURCES", "load_pretrained", "save_weights", "convert_checkpoint", "converted"]
+__all__ = ["SOURCES", "convert_checkpoint", "converted", "load_pretrained", "save_weights"]
 
 SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv")
 _OURS_AUX = ("aux_heads.",)
 
 
 # ------------------------------------------------------------------------------------------ layouts
-@lru_cache(maxsize=None)
+@cache
 def _our_keys(name: str) -> frozenset[str]:
     """Our state-dict keys for ``name``, auxiliary heads included (built on the meta device: no memory)."""
     from ..models import InceptionNet
@@ -62,6 +62,14 @@ def _detect(name: str, keys: set[str]) -> str:
         if score > best_score + 1e-12:
             best, best_score = source, score
     return best
+
+
+def _fit_prefix(name: str, state: dict[str, torch.Tensor], target: frozenset[str] | None = None):
+    """``state`` without a wrapper's attribute prefix (Lightning's ``model.``, ...) where removing it makes
+    the keys fit ``name``'s layouts (or ``target``, for a model that is not registered) better; and the
+    prefix removed."""
+    known = [keys for _, keys in _candidates(name)] if target is None else [target]
+    return strip_prefix_to_fit(state, lambda keys: max(_overlap(keys, k) for k in known))
 
 
 def _fitting_model(keys: set[str], *, exclude: str) -> tuple[str, str] | None:
@@ -123,13 +131,21 @@ def load_pretrained(
     *,
     source: str = "auto",
     transform_input: bool | None = None,
+    use_ema: bool = True,
 ) -> nn.Module:
     """Load a checkpoint of ours or of a peer implementation into ``model``, all or nothing.
 
     Args:
         model: a model from :func:`~inception_zoo.create_model`.
-        checkpoint: a path (``.pth``/``.pt``/``.bin`` read with ``torch.load(weights_only=True)``,
-            ``.safetensors`` with safetensors) or a state dict.
+        checkpoint: a path (``.pth``/``.pt``/``.bin``/``.ckpt``/``.pth.tar`` read with
+            ``torch.load(weights_only=True)``, ``.safetensors`` with safetensors) or a state dict, either
+            plain or in the container a training run writes: timm's ``train.py`` (``state_dict``,
+            ``state_dict_ema``, ``args`` ...), torchvision's reference scripts (``model``, ``model_ema``,
+            ``args`` ...), PyTorch Lightning (``state_dict`` with keys under the LightningModule's
+            attribute, e.g. ``model.``; the prefix is removed where that makes the keys fit), with
+            ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes in any nesting. Nothing in the
+            file is run: a pickled class other than ``argparse.Namespace`` is refused with its name; a whole
+            pickled model (``torch.save(model)``) with the two lines that make it a state dict.
         source: ``"auto"`` (detected from the keys), or one of ``"ours"``, ``"legacy"`` (inception_zoo 0.1's
             positional keys), ``"torchvision"``, ``"timm"``, ``"pytorchcv"``. The peers of each model are
             its record's ``peers``: inception_v1_bn <- torchvision googlenet; inception_v3 <- timm or
@@ -137,6 +153,9 @@ def load_pretrained(
             timm; xception <- timm legacy_xception; bn_inception <- pytorchcv.
         transform_input: fold torchvision's input transform into the first convolution, so that the model
             takes ImageNet-normalized input. Default: True for torchvision checkpoints, else False.
+        use_ema: for a training checkpoint that holds both EMA weights (timm's ``state_dict_ema``,
+            torchvision's ``model_ema``) and the raw ones: True (default, as timm's ``load_checkpoint``)
+            loads the EMA weights, False the raw ones. EMA weights alone load with True, fail with False.
 
     After loading, ``model.default_cfg`` mean/std say which normalization the weights expect.
 
@@ -151,7 +170,8 @@ def load_pretrained(
 
     Raises:
         CheckpointNotFoundError: the path does not exist.
-        CheckpointError: unreadable or refused file, a checkpoint of another architecture, or missing,
+        CheckpointError: unreadable, truncated or corrupt file; refused file (a whole pickled model, a
+            TorchScript archive, any other pickled code); a checkpoint of another architecture; missing,
             unexpected or mis-shaped keys outside the classifiers. The model is unchanged.
     """
     name = getattr(model, "name", type(model).__name__)
@@ -159,17 +179,18 @@ def load_pretrained(
         raise CheckpointError(f"{name}: source must be one of {', '.join(SOURCES)}, got {source!r}")
     try:
         if isinstance(checkpoint, Mapping):
-            state, metadata = unwrap_state_dict(dict(checkpoint), "the state dict"), {}
+            state, metadata = unwrap_state_dict(dict(checkpoint), "the state dict", use_ema=use_ema), {}
         else:
-            state, metadata = read_checkpoint(checkpoint)
+            state, metadata = read_checkpoint(checkpoint, use_ema=use_ema)
     except CheckpointError as e:
         raise type(e)(f"{name}: {e}. The model's weights were not changed.") from None
+    registered = name in list_models()
+    state, prefix = _fit_prefix(name, state, None if registered else frozenset(model.state_dict()))
 
     if metadata.get("architecture") and metadata["architecture"] != name:
         raise CheckpointError(
             f"{name}: the checkpoint was saved from {metadata['architecture']!r}, another architecture"
         )
-    registered = name in list_models()
     guessed = _detect(name, set(state)) if registered else "ours"
     if source == "auto":
         source = guessed
@@ -214,14 +235,21 @@ def load_pretrained(
         if _is_classifier(key):
             reset.add(key.rsplit(".", 1)[0])
             del renamed[key]
-        elif key == first_weight and value.dim() == 4 and value.shape[0] == want[0] and value.shape[2:] == want[2:]:
+        elif (
+            key == first_weight
+            and value.dim() == 4
+            and value.shape[0] == want[0]
+            and value.shape[2:] == want[2:]
+        ):
             renamed[key] = _adapt_first_conv(value, want[1])
         else:
             misshaped.append(f"{key} {tuple(value.shape)} vs {tuple(want)}")
     reset.update(".".join(k.split(".")[:2]) for k in missing_aux)  # whole auxiliary heads
 
     if missing or unexpected or misshaped:
-        layout = f"keys taken as the {source} layout"
+        layout = f"keys taken as the {source} layout" + (
+            f" after removing the prefix {prefix!r}" if prefix else ""
+        )
         if guessed != source:
             layout += f"; they look most like the {guessed} layout"
         parts = [f"{name}: the checkpoint does not fit ({layout})"]
@@ -253,8 +281,20 @@ def load_pretrained(
     return model
 
 
-_WEIGHTS_CFG = ("mean", "std", "input_size", "interpolation", "crop_pct", "tag", "license", "top1", "top5", "url",
-                "hf_hub_id", "hf_hub_filename")  # what a checkpoint's weights decide in default_cfg
+_WEIGHTS_CFG = (
+    "mean",
+    "std",
+    "input_size",
+    "interpolation",
+    "crop_pct",
+    "tag",
+    "license",
+    "top1",
+    "top5",
+    "url",
+    "hf_hub_id",
+    "hf_hub_filename",
+)  # what a checkpoint's weights decide in default_cfg
 
 
 def _update_cfg(model: nn.Module, source: str, folded: bool, metadata: dict[str, str]) -> None:
@@ -288,7 +328,9 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     if path.suffix != ".safetensors":
-        raise ValueError(f"save_weights writes safetensors; give a path ending in .safetensors, got {str(path)!r}")
+        raise ValueError(
+            f"save_weights writes safetensors; give a path ending in .safetensors, got {str(path)!r}"
+        )
     cfg = dict(getattr(model, "default_cfg", {}))
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     metadata = {"format": "pt", "cfg": json.dumps(cfg, default=list)}
@@ -299,13 +341,13 @@ def save_weights(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def convert_checkpoint(
-    src: str | os.PathLike, dst: str | os.PathLike, *, model: str, source: str = "auto"
+    src: str | os.PathLike, dst: str | os.PathLike, *, model: str, source: str = "auto", use_ema: bool = True
 ) -> nn.Module:
     """Convert a checkpoint (ours or a peer's) for ``model`` into our safetensors format at ``dst``.
 
     The model is built with the checkpoint's number of classes (read from its classifier) and with its
-    auxiliary heads when the checkpoint has them, so nothing in the checkpoint is dropped. Returns the
-    loaded model.
+    auxiliary heads when the checkpoint has them, so nothing in the checkpoint is dropped. ``src`` may be
+    any container :func:`load_pretrained` takes (``use_ema`` as there). Returns the loaded model.
 
     Raises:
         UnknownModelError: unknown model name.
@@ -314,15 +356,18 @@ def convert_checkpoint(
     """
     name = resolve_name(model)
     if Path(dst).suffix != ".safetensors":
-        raise ValueError(f"the converted checkpoint is written as safetensors; {str(dst)!r} must end in .safetensors")
-    state, _ = read_checkpoint(src)
+        raise ValueError(
+            f"the converted checkpoint is written as safetensors; {str(dst)!r} must end in .safetensors"
+        )
+    state, _ = read_checkpoint(src, use_ema=use_ema)
     net = converted(name, state, source)
     save_weights(net, dst)
     return net
 
 
-def converted(name: str, state: Mapping[str, torch.Tensor], source: str = "auto",
-              transform_input: bool | None = None) -> nn.Module:
+def converted(
+    name: str, state: Mapping[str, torch.Tensor], source: str = "auto", transform_input: bool | None = None
+) -> nn.Module:
     """A model of ``name`` shaped like the checkpoint (its number of classes, its auxiliary heads if it
     has them, so that nothing in it is dropped), with the checkpoint loaded (see :func:`load_pretrained`).
 
@@ -332,6 +377,7 @@ def converted(name: str, state: Mapping[str, torch.Tensor], source: str = "auto"
     from ..models import InceptionNet
 
     record = get_record(name)
+    state, _ = _fit_prefix(name, dict(state))
     if source == "auto":
         source = _detect(name, set(state))
     mapping = keymap(name, source) if source in layouts(name) else {k: k for k in state}

@@ -1,20 +1,59 @@
-"""Reading checkpoint files safely: safetensors, or ``torch.load(weights_only=True)``; containers unwrapped."""
+"""Reading checkpoint files safely: safetensors, or ``torch.load(weights_only=True)``; containers unwrapped.
+
+Accepted containers (the tensors are found inside, nothing else is needed from them):
+
+* a plain state dict (``model.state_dict()``), also as ``.safetensors``;
+* timm's ``train.py``: ``{'epoch', 'arch', 'state_dict', 'optimizer', 'version', 'args': Namespace,
+  'state_dict_ema'?, 'amp_scaler'?, 'metric'?, 'saver'}``, or a dict holding only ``state_dict_ema``;
+* torchvision's ``references/classification/train.py``: ``{'model', 'optimizer', 'lr_scheduler', 'epoch',
+  'args': Namespace, 'model_ema'?, 'scaler'?}`` (``model_ema`` is an ``AveragedModel``: ``module.*`` keys
+  and its ``n_averaged`` counter);
+* PyTorch Lightning: ``{'state_dict': {'<attribute>.<key>': ...}, 'epoch', 'global_step',
+  'pytorch-lightning_version', 'hyper_parameters', 'callbacks', 'optimizer_states', 'lr_schedulers', ...}``
+  (the attribute prefix is removed by :func:`strip_prefix_to_fit`, where it makes the keys fit the model);
+* other dicts under ``model``, ``model_state_dict``, ``module``, ``net``, ``ema_state_dict``;
+* keys wrapped by DDP / DataParallel (``module.``) and ``torch.compile`` (``_orig_mod.``), in any nesting.
+
+``argparse.Namespace`` (the arguments timm and torchvision store) is allow-listed for this load only; any
+other class in the pickle is refused without running it, with a message naming it (a whole pickled
+``nn.Module`` gets its own, with the two lines that turn it into a state dict where the file is trusted).
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import os
 import pickle
+import re
+import threading
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-__all__ = ["CheckpointError", "CheckpointNotFoundError", "read_checkpoint", "unwrap_state_dict", "few"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "few",
+    "read_checkpoint",
+    "strip_prefix_to_fit",
+    "strip_wrappers",
+    "unwrap_state_dict",
+]
 
 _SHOWN = 5  # keys listed per category in an error message
+_SAFE_GLOBALS = (argparse.Namespace,)  # the training arguments timm's and torchvision's scripts store
+_ALLOW_LIST_LOCK = threading.Lock()
+_EMA_KEYS = ("state_dict_ema", "model_ema", "ema_state_dict")
+_MODEL_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
+_WRAPPERS = ("module.", "_orig_mod.")  # DDP / DataParallel, torch.compile
+_CONVERT = 'torch.save({}.state_dict(), "weights.pth")'
 
 
 class CheckpointError(ValueError):
@@ -25,18 +64,21 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     """The checkpoint path does not exist (also a :class:`FileNotFoundError`)."""
 
 
-def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_checkpoint(
+    path: str | os.PathLike, *, use_ema: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a checkpoint file into ``(state_dict, metadata)`` without running any code from it.
 
     ``.safetensors`` files are read with the safetensors library (metadata: its header's ``__metadata__``);
-    anything else with ``torch.load(weights_only=True)``, which refuses pickles that need arbitrary code.
-    Containers are unwrapped (``state_dict``, ``model``, ``model_state_dict``, ``module``, ``net``) and
-    ``module.`` (DataParallel / DDP) and ``_orig_mod.`` (torch.compile) prefixes stripped.
+    anything else with ``torch.load(weights_only=True)``, with ``argparse.Namespace`` allow-listed for this
+    call only. The state dict is taken out of its container (see the module's docstring and
+    :func:`unwrap_state_dict`; ``use_ema`` as there) and ``module.`` / ``_orig_mod.`` prefixes stripped.
 
     Raises:
         CheckpointNotFoundError: no such file.
-        CheckpointError: unreadable, truncated or corrupt, refused (needs code to unpickle), or holding no
-            tensors.
+        CheckpointError: unreadable, truncated or corrupt; a TorchScript archive; a whole pickled
+            ``nn.Module`` or any other pickle that needs a class or function outside the allow-list (never
+            run; the message names it); or holding no tensors.
     """
     path = Path(path)
     if not path.is_file():
@@ -48,60 +90,301 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
         try:
             with safe_open(str(path), framework="pt") as f:
                 metadata = dict(f.metadata() or {})
-                obj: Any = {k: f.get_tensor(k) for k in f.keys()}
+                obj: Any = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
         except (SafetensorError, OSError, ValueError) as e:
             raise CheckpointError(
-                f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {e}"
+                f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {_first_line(e)}"
             ) from None
     else:
         try:
-            with warnings.catch_warnings():  # e.g. torch's note on pickle protocols
-                warnings.simplefilter("ignore")
-                obj = torch.load(path, map_location="cpu", weights_only=True)
+            # the allow-list is process-wide: one load at a time adds to it, and only what is not on it
+            # already (leaving the context removes what it added)
+            with _ALLOW_LIST_LOCK:
+                extra = [g for g in _SAFE_GLOBALS if g not in torch.serialization.get_safe_globals()]
+                with warnings.catch_warnings(), torch.serialization.safe_globals(extra):
+                    warnings.simplefilter("ignore")  # e.g. torch's note on pickle protocols
+                    obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
-            raise CheckpointError(_refusal(str(path), str(e))) from None
+            raise CheckpointError(_refusal(path, str(e))) from None
         except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-            raise CheckpointError(
-                f"{str(path)!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {e}"
-            ) from None
-    return unwrap_state_dict(obj, str(path)), metadata
+            if "TorchScript" in str(e):
+                raise CheckpointError(
+                    f"refused to load {str(path)!r}: it is a TorchScript archive (torch.jit.save), not a state "
+                    f"dict. Where you trust the file: m = torch.jit.load({str(path)!r}); "
+                    + _CONVERT.format("m")
+                ) from None
+            raise CheckpointError(_corrupt(path, e)) from None
+    return unwrap_state_dict(obj, str(path), use_ema=use_ema), metadata
 
 
-def _refusal(path: str, error: str) -> str:
-    """The message for a file ``torch.load(weights_only=True)`` rejected."""
-    if not error.startswith("Weights only load failed"):  # not even a pickle
-        return f"{path!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {error}"
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _corrupt(path: Path, e: BaseException) -> str:
+    """The message for a file that is no readable checkpoint, with the reason in words."""
+    text = _first_line(e)
+    if path.stat().st_size == 0:
+        why = "the file is empty"
+    elif isinstance(e, EOFError):
+        why = "its data ends early"
+    elif isinstance(e, KeyError) or text.startswith(("invalid load key", "Unsupported operand")):
+        why = "its bytes are neither a zip archive nor a pickle that torch.save writes"
+    elif isinstance(e, OSError):
+        why = f"reading it failed ({text.rstrip('.')})"
+    else:
+        why = text.rstrip(".")
+    return f"{str(path)!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {why}"
+
+
+def _refusal(path: Path, error: str) -> str:
+    """The message for a file ``torch.load(weights_only=True)`` rejected: what it holds, in words."""
     lines = [line.strip() for line in error.splitlines() if line.strip()]
-    detail = next((ln for ln in lines if ln.startswith(("Unsupported", "Trying to", "Can only"))), lines[-1])
-    said = f"torch.load(weights_only=True) said: {detail}"
-    if "GLOBAL" in detail or "global" in detail:
-        return f"refused to load {path!r}: it needs arbitrary code to unpickle, which is never run ({said})"
+    at = next((i for i, ln in enumerate(lines) if "WeightsUnpickler error:" in ln), None)
+    detail = (
+        "" if at is None else (lines[at].split("error:", 1)[1].strip() or "".join(lines[at + 1 : at + 2]))
+    )
+    named = re.search(r"GLOBAL (\S+?)(?: was not| whose|\.?$)", detail) or re.search(
+        r"<class '([^']+)'>", detail
+    )
+    root, shown = _probe(path), repr(str(path))
+    if root is _UNREADABLE and not named:  # not a pickle at all
+        return _corrupt(path, pickle.UnpicklingError(detail or "not a pickle"))
+    module = _find(
+        root, lambda g, state: isinstance(state, dict) and "_modules" in state and "_parameters" in state
+    )
+    if module:
+        cls, where = module
+        m = "ckpt" if where else "m"
+        place = f"holds, at {m}{where}," if where else "is"
+        return (
+            f"refused to load {shown}: it {place} a whole pickled nn.Module ({cls}), not a state dict; "
+            "unpickling it would run code named in the file (arbitrary code), which is never done here. Where "
+            f"you trust the file, turn it into a state dict in two lines: {m} = torch.load({shown}, "
+            "weights_only=False); " + _CONVERT.format(m + where)
+        )
+    name = named.group(1) if named else ""
+    allowed = _allowed()
+    hit = _find(root, lambda g, _: g.qualname == name if name else g.qualname not in allowed)
+    if not name and not hit:  # pickle protocols 4 and 5, which torch.load(weights_only=True) reads not
+        with _pickle_stream(path) as f:
+            head = f.read(2)
+        protocol = head[1] if head[:1] == pickle.PROTO else "?"
+        written = f"pickle.dump (pickle protocol {protocol}), not torch.save"
+        fix = f'pickle.load(open({shown}, "rb"))'
+        if zipfile.is_zipfile(path):
+            written, fix = (
+                f"torch.save(..., pickle_protocol={protocol})",
+                f"torch.load({shown}, weights_only=False)",
+            )
+        return (
+            f"refused to load {shown}: it was written by {written}, which torch.load(weights_only=True) cannot "
+            f'read. Where you trust the file, write it again: torch.save({fix}, "weights.pth")'
+        )
+    what = f"GLOBAL {name or hit[0]}" + (f", at ckpt{hit[1]}" if hit and hit[1] else "")
+    keep = next((k for k in _MODEL_KEYS + _EMA_KEYS if isinstance(root, dict) and k in root), None)
+    if keep and not (hit and hit[1].startswith(f"[{keep!r}]")):
+        how = f'ckpt = torch.load({shown}, weights_only=False); torch.save(ckpt[{keep!r}], "weights.pth")'
+    else:
+        how = f"load it with torch.load({shown}, weights_only=False) and torch.save its state dict alone"
     return (
-        f"refused to load {path!r} ({said}): it is truncated or corrupt, or a pickle that needs code to "
-        "load, which is never run"
+        f"refused to load {shown}: it needs arbitrary code to unpickle ({what}; not allow-listed), which is "
+        f"never run. Where you trust the file: {how}"
     )
 
 
-def unwrap_state_dict(obj: Any, where: str) -> dict[str, torch.Tensor]:
-    """The tensors of a state dict, out of the usual containers (``state_dict``, ``model``, ``module``,
-    ...) and without ``module.`` / ``_orig_mod.`` prefixes; raises :class:`CheckpointError` if none."""
+def _allowed() -> set[str]:
+    """The globals ``torch.load(weights_only=True)`` accepts, as ``module.name``."""
+    from torch import _weights_only_unpickler as unpickler
+
+    names = set(getattr(unpickler, "_get_allowed_globals", dict)())
+    names |= {
+        f"{g.__module__}.{g.__qualname__}"
+        for g in (*torch.serialization.get_safe_globals(), *_SAFE_GLOBALS)
+        if hasattr(g, "__qualname__")
+    }
+    return names
+
+
+# ------------------------------------------------------------------------------------------ probe
+class _Ghost:
+    """Stands in for every class or function a pickle names: records what it is given, runs nothing."""
+
+    qualname = "?"
+
+    def __new__(cls, *args: Any, **kwargs: Any):
+        self = object.__new__(cls)
+        self.args, self.state, self.items = args, None, {}
+        return self
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.items[key] = value
+
+    def append(self, value: Any) -> None:
+        self.items[len(self.items)] = value
+
+    def extend(self, values: Any) -> None:
+        for v in values:
+            self.append(v)
+
+
+class _Probe(pickle.Unpickler):
+    """Unpickles the structure only: every global becomes a fresh :class:`_Ghost` subclass, so nothing the
+    file names is imported or called."""
+
+    def find_class(self, module: str, name: str) -> type:
+        return type("Ghost", (_Ghost,), {"qualname": f"{module}.{name}"})
+
+    def persistent_load(self, pid: Any) -> Any:
+        # torch's legacy format stores an nn.Module's class as ("module", class, file, source)
+        return pid[1] if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" else None
+
+
+_UNREADABLE = object()
+
+
+@contextlib.contextmanager
+def _pickle_stream(path: Path) -> Iterator[IO[bytes]]:
+    """The pickle of a checkpoint: ``data.pkl`` of torch's zip format, or the file itself."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            yield io.BytesIO(z.read(next(n for n in z.namelist() if n.endswith("data.pkl"))))
+    else:
+        with open(path, "rb") as f:  # read as far as the pickle goes, not the tensor data after it
+            yield f
+
+
+def _probe(path: Path) -> Any:
+    """The pickle's structure, every global in it a :class:`_Ghost`, read without running anything;
+    ``_UNREADABLE`` if it cannot be read."""
+    try:
+        with _pickle_stream(path) as f:
+            probe = _Probe(f)
+            obj = probe.load()
+            if isinstance(obj, int) and obj == 0x1950A86A20F9469CFC6C:  # torch's legacy format: its header
+                probe.load(), probe.load()
+                obj = probe.load()
+            return obj
+    except Exception:  # noqa: BLE001 - a damaged pickle: torch's own message is all there is
+        return _UNREADABLE
+
+
+def _find(obj: Any, test: Callable[[_Ghost, Any], bool]) -> tuple[str, str] | None:
+    """The class name and the index path (``['model']``) of the shallowest ghost object for which
+    ``test(ghost, its state)`` holds."""
+    level, seen = [(obj, "")], set()
+    for _ in range(8):
+        following = []
+        for item, where in level:
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, _Ghost):
+                if item.qualname.split(".")[0] in ("copyreg", "copy_reg") and item.args:
+                    item.qualname = getattr(item.args[0], "qualname", item.qualname)  # pickle protocols 0, 1
+                state = item.state[0] if isinstance(item.state, tuple) and item.state else item.state
+                if test(item, state):
+                    return item.qualname, where
+                following += [(v, f"{where}[{k!r}]") for k, v in item.items.items()]
+                following += [(v, where) for v in (*item.args, item.state)]
+            elif isinstance(item, dict):
+                following += [(v, f"{where}[{k!r}]") for k, v in item.items()]
+            elif isinstance(item, (list, tuple)):
+                following += [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+        level = following
+    return None
+
+
+# ------------------------------------------------------------------------------------------ containers
+def unwrap_state_dict(obj: Any, where: str, *, use_ema: bool = True) -> dict[str, torch.Tensor]:
+    """The tensors of a state dict, taken out of the training containers of timm, torchvision's reference
+    scripts, Lightning, ... (see the module's docstring), without ``module.`` / ``_orig_mod.`` prefixes.
+
+    ``use_ema``: where a container holds both EMA weights (``state_dict_ema``, ``model_ema``,
+    ``ema_state_dict``) and the raw training weights (``state_dict``, ``model``, ...), True takes the EMA
+    weights, as timm's ``load_checkpoint`` does by default; False the raw ones. A container holding EMA
+    weights only is loaded with True, refused with False.
+
+    Raises:
+        CheckpointError: no state dict or no tensors in ``obj``, or only EMA weights and ``use_ema=False``.
+    """
     for _ in range(3):
-        if isinstance(obj, Mapping) and not any(isinstance(v, torch.Tensor) for v in obj.values()):
-            for key in ("state_dict", "model", "model_state_dict", "module", "net", "model_ema"):
-                if isinstance(obj.get(key), Mapping):
-                    obj = obj[key]
-                    break
-            else:
-                break
+        if not isinstance(obj, Mapping) or any(isinstance(v, torch.Tensor) for v in obj.values()):
+            break
+        present = [k for k in _EMA_KEYS + _MODEL_KEYS if isinstance(obj.get(k), Mapping) and obj[k]]
+        ema = [k for k in present if k in _EMA_KEYS]
+        raw = [k for k in present if k not in _EMA_KEYS]
+        if ema and not raw and not use_ema:
+            raise CheckpointError(
+                f"{where} holds EMA weights only ({ema[0]!r}); pass use_ema=True to load them"
+            )
+        if not present:
+            break
+        obj = obj[(ema if use_ema and ema else raw)[0]]
     if not isinstance(obj, Mapping) or not obj:
         raise CheckpointError(f"{where} holds no state dict (got {type(obj).__name__})")
     tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise CheckpointError(f"{where} holds no tensors (keys: {few(list(obj))})")
-    for prefix in ("module.", "_orig_mod."):
-        if all(k.startswith(prefix) for k in tensors):
-            tensors = {k[len(prefix):]: v for k, v in tensors.items()}
-    return tensors
+    # torch.optim.swa_utils.AveragedModel (torchvision's model_ema): its counter beside the module.* keys
+    if (
+        len(tensors) > 1
+        and "n_averaged" in tensors
+        and all(k.startswith("module.") for k in tensors if k != "n_averaged")
+    ):
+        del tensors["n_averaged"]
+    return strip_wrappers(tensors)
+
+
+def strip_wrappers(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` without the ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes that all its keys
+    share, in any nesting (``module._orig_mod.``, ``_orig_mod.module.``, ...)."""
+    while state:
+        prefix = next((p for p in _WRAPPERS if all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            return state
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def strip_prefix_to_fit(
+    state: dict[str, torch.Tensor], score: Callable[[set[str]], float]
+) -> tuple[dict[str, torch.Tensor], str]:
+    """``state`` without the attribute prefix a wrapper module put on its keys (a LightningModule's
+    ``model.``, ``net.``, ``backbone.``, ..., with any ``module.`` / ``_orig_mod.`` after it), and the
+    prefix removed (``""`` if none).
+
+    A prefix is the first dotted name of at least half of the keys; it is removed only where ``score`` (how
+    well a key set fits the model, higher is better) rises, so keys that already fit stay as they are. Keys
+    without the prefix are kept, to be reported as unexpected.
+    """
+    best, best_score, removed = state, score(set(state)), ""
+    for _ in range(3):  # e.g. "model." and then "backbone."
+        heads = Counter(k.split(".", 1)[0] for k in best if "." in k)
+        found = None
+        for head, count in heads.items():
+            if 2 * count < len(best):
+                continue
+            candidate = {}
+            for k, v in best.items():
+                if k.startswith(head + "."):
+                    k = k[len(head) + 1 :]
+                    while k.startswith(_WRAPPERS):
+                        k = k.split(".", 1)[1]
+                candidate[k] = v
+            if len(candidate) == len(best) and (s := score(set(candidate))) > best_score + 1e-12:
+                found, best_score = (candidate, head + "."), s
+        if found is None:
+            break
+        best, removed = found[0], removed + found[1]
+    return best, removed
 
 
 def few(keys) -> str:
