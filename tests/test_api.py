@@ -152,17 +152,6 @@ def test_deterministic_construction(name):
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)
-def test_torchscript(name, built):
-    model = built(name, aux_logits=name in AUX)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TorchScript's deprecation notice
-        scripted = torch.jit.script(model)
-    x = _x(model)
-    with torch.no_grad():
-        assert _close(scripted(x), model(x))
-
-
-@pytest.mark.parametrize("name", REPRESENTATIVES)
 def test_torch_export(name, built):
     model = built(name)
     x = _x(model)

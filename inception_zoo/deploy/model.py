@@ -84,7 +84,7 @@ class DeployedInceptionNet(nn.Module):
         self.name, self.in_chans = model.name, model.in_chans
         self.num_classes, self.num_features = model.num_classes, model.num_features
         self.default_cfg = self.pretrained_cfg = model.default_cfg
-        self._min_size, self._has_bn = model._min_size, False
+        self._min_size = model._min_size
         self.register_buffer("_dtype_probe", torch.zeros(0, dtype=model._dtype_probe.dtype), persistent=False)
 
     def _apply(self, fn, recurse=True):

@@ -4,12 +4,21 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
 from ..layers import BasicConv2d, ClassifierHead, build_stages
 from ..records import ModelRecord
 
-__all__ = ["InceptionNet", "InceptionOutputs", "check_input", "init_weights"]
+__all__ = [
+    "InceptionNet",
+    "InceptionOutputs",
+    "InputChecks",
+    "check_input",
+    "check_tensor",
+    "init_weights",
+    "normalizes_over_batch",
+]
 
 
 class InceptionOutputs(NamedTuple):
@@ -48,7 +57,51 @@ def init_weights(model: nn.Module) -> None:
                     nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
 
 
-class InceptionNet(nn.Module):
+class InputChecks(nn.Module):
+    """The input check of :class:`InceptionNet` and :class:`~inception_zoo.models.FeatureExtractor`, one
+    implementation for eager mode and TorchScript (``torch.jit.script`` compiles it into the scripted
+    model, which ``torch.jit.save`` then exports with the rest).
+
+    A subclass sets ``name`` (str), ``in_chans`` (int), ``_min_size`` ((min H, min W)) and the empty
+    ``_dtype_probe`` buffer (it follows ``.to(dtype)``: the weights' dtype).
+    """
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        """Raise a ``ValueError`` unless ``x`` is what the model takes: see :func:`check_tensor` (type,
+        shape, size, dtype) and, only in train mode with a batch of 1 (the only case that looks at the
+        submodules: no cost otherwise), :func:`normalizes_over_batch` (a batch of 1 needs every BatchNorm
+        frozen).
+
+        A scripted model raises ``torch.jit.Error`` whose message ends with ``"builtins.ValueError: "`` and
+        the same text. Scripted, a BatchNorm is recognized by its attributes (``momentum`` and
+        ``running_var``), as TorchScript has no ``isinstance`` for module classes; the submodules' modes are
+        read at call time, as in eager mode (``scripted.features.<stage>.bn.eval()`` freezes one; a
+        ``FrozenBatchNorm2d`` put in before scripting never counts). An ``InstanceNorm`` has the same
+        attributes and would count too (the zoo has none).
+        """
+        check_tensor(x, self.name, self.in_chans, self._min_size, self._dtype_probe.dtype)
+        if self.training and x.shape[0] == 1:  # the only case that looks at the modules
+            if torch.jit.is_scripting():
+                # TorchScript unrolls this loop over the submodules it compiled and has no isinstance for
+                # module classes: a BatchNorm is recognized by its attributes (_BatchNorm's momentum and
+                # running_var; the frozen BatchNorms of torchvision and timm have no momentum). The hasattr
+                # test must be an `if` of its own: only then does TorchScript skip the body for other modules.
+                found = False
+                for m in self.modules():
+                    if hasattr(m, "momentum") and hasattr(m, "running_var"):  # noqa: SIM102 (see above)
+                        if m.training or m.running_var is None:
+                            found = True
+            else:
+                found = normalizes_over_batch(self)
+            if found:
+                raise ValueError(
+                    f"{self.name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize "
+                    "over the batch); got 1. Use model.eval() for single images, or freeze the BatchNorm "
+                    "layers (eval() on each, or FrozenBatchNorm2d)."
+                )
+
+
+class InceptionNet(InputChecks):
     """An image classifier built from a :class:`~inception_zoo.records.ModelRecord`: the generic
     builder of every model in the zoo.
 
@@ -70,13 +123,20 @@ class InceptionNet(nn.Module):
     Forward: (B, in_chans, H, W) float -> (B, num_classes) logits in eval mode or without auxiliary heads;
     :class:`InceptionOutputs` in train mode with ``aux_logits=True``.
 
+    TorchScript: ``torch.jit.script(model)`` compiles forward with its input check, and the scripted model
+    saves with ``torch.jit.save`` and loads with ``torch.jit.load`` without this package. Scripted, forward
+    always returns the logits (auxiliary heads and gradient checkpointing are eager-only), and the input
+    errors below are ``torch.jit.Error`` with the same message.
+
     Raises:
         ValueError: at construction, for ``num_classes < 0``, ``in_chans < 1``, a ``drop_rate`` outside
             [0, 1), a non-bool ``aux_logits``, or ``aux_logits=True`` on an architecture without auxiliary
             heads or with ``num_classes=0``; in forward, for an input that is not a floating-point
             (B, in_chans, H, W) tensor of the weights' dtype (autocast aside) with H and W at least
-            ``default_cfg["min_input_size"]``, and for a batch of 1 in train mode when the model has
-            BatchNorm.
+            ``default_cfg["min_input_size"]``, and for a batch of 1 in train mode while some BatchNorm
+            normalizes over the batch (one in train mode, or without running statistics; see
+            :func:`normalizes_over_batch`): BatchNorm layers in eval mode or replaced by
+            ``FrozenBatchNorm2d`` let a single image through.
     """
 
     def __init__(
@@ -95,10 +155,14 @@ class InceptionNet(nn.Module):
         drop_rate = record.drop_rate if drop_rate is None else drop_rate
         _check_int("num_classes", num_classes, minimum=0, name=name)
         _check_int("in_chans", in_chans, minimum=1, name=name)
-        if not isinstance(drop_rate, (int, float)) or isinstance(drop_rate, bool) or not 0.0 <= drop_rate < 1.0:
+        if (
+            not isinstance(drop_rate, (int, float))
+            or isinstance(drop_rate, bool)
+            or not 0.0 <= drop_rate < 1.0
+        ):
             raise ValueError(f"{name}: drop_rate must be a number in [0, 1), got {drop_rate!r}")
         if not isinstance(aux_logits, bool):
-            raise ValueError(f"{name}: aux_logits must be True or False, got {aux_logits!r}")
+            raise ValueError(f"{name}: aux_logits must be True or False, got {aux_logits!r}")  # noqa: TRY004
         if aux_logits and not record.aux_heads:
             raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
         if aux_logits and num_classes == 0:
@@ -138,7 +202,6 @@ class InceptionNet(nn.Module):
         self.set_input_cfg(mean=cfg["mean"], std=cfg["std"])
         self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read; the same dict
         self._min_size = tuple(record.min_input_size[1:])
-        self._has_bn = any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
         # An empty buffer that follows .half() / .to(dtype): the weights' dtype, readable when scripted too.
         self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
 
@@ -155,10 +218,6 @@ class InceptionNet(nn.Module):
             elif self.in_chans != len(value):
                 cfg[key] = (sum(value) / len(value),) * self.in_chans
         self.default_cfg.update(cfg)
-
-    @torch.jit.ignore
-    def _check_input(self, x: torch.Tensor) -> None:
-        check_input(x, self)
 
     # ----------------------------------------------------------------------------------- the timm surface
     @torch.jit.ignore
@@ -209,7 +268,12 @@ class InceptionNet(nn.Module):
         return [last[r] for r in sorted(last)]
 
     def _run_stages(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled() and not torch.jit.is_scripting():
+        if (
+            self.grad_checkpointing
+            and self.training
+            and torch.is_grad_enabled()
+            and not torch.jit.is_scripting()
+        ):
             return self._checkpointed(x)
         return self.features(x)
 
@@ -239,40 +303,105 @@ class InceptionNet(nn.Module):
         self._check_input(x)
         aux: list[torch.Tensor] = []
         for i, stage in enumerate(self.features):
-            x = checkpoint(stage, x, use_reentrant=False) if self.grad_checkpointing and torch.is_grad_enabled() else stage(x)
+            x = (
+                checkpoint(stage, x, use_reentrant=False)
+                if self.grad_checkpointing and torch.is_grad_enabled()
+                else stage(x)
+            )
             aux += [head(x) for tap, head in zip(self.aux_taps, self.aux_heads) if tap == i]
         return InceptionOutputs(self.forward_head(x), tuple(aux))  # type: ignore[return-value]
 
 
 def check_input(x: torch.Tensor, model: nn.Module) -> None:
-    """Raise a ValueError naming what ``model`` expects unless ``x`` is a floating-point (B, in_chans, H, W)
-    tensor of the weights' dtype (autocast aside) with H, W at least the minimum input size, and, in train
-    mode with BatchNorm, a batch of at least 2. ``model`` provides ``name``, ``in_chans``, ``_min_size``,
-    ``_has_bn`` and the ``_dtype_probe`` buffer."""
-    name = model.name
-    min_h, min_w = model._min_size
-    expected = f"a (B, {model.in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} expects {expected}, got {type(x).__name__}")
+    """Raise a ``ValueError`` naming what ``model`` expects unless ``x`` is a floating-point
+    (B, in_chans, H, W) tensor of the weights' dtype (autocast aside) with H, W at least the minimum input
+    size and, when ``model`` is in train mode and ``x`` is a batch of one, no layer normalizes over the
+    batch (see :func:`normalizes_over_batch`).
+
+    The check the models run in forward (:meth:`InputChecks._check_input`), for any module with the
+    attributes it reads (``name``, ``in_chans``, ``_min_size``, the ``_dtype_probe`` buffer).
+    """
+    InputChecks._check_input(model, x)  # type: ignore[arg-type]
+
+
+def normalizes_over_batch(module: nn.Module) -> bool:
+    """Whether a forward of ``module`` now normalizes over the batch somewhere: a
+    ``torch.nn.modules.batchnorm._BatchNorm`` (BatchNorm1d/2d/3d, SyncBatchNorm) in train mode, or one
+    without running statistics (``track_running_stats=False``), which uses the batch's even in eval mode.
+    BatchNorm layers put in eval mode inside a train-mode model, and frozen ones (torchvision's or timm's
+    ``FrozenBatchNorm2d``), do not. Looked up at call time, so it follows ``.eval()`` on submodules and
+    replaced modules: a walk over the submodules, about 0.5 ms for the largest model (inception_resnet_v2,
+    1,163 modules), which the models do only in train mode with a batch of 1."""
+    stack = [module]
+    while stack:  # module.modules() takes twice as long (it builds every submodule's name)
+        m = stack.pop()
+        if m is None:  # a submodule registered as None
+            continue
+        if isinstance(m, _BatchNorm) and (m.training or m.running_var is None):
+            return True
+        stack.extend(m._modules.values())
+    return False
+
+
+def check_tensor(
+    x: torch.Tensor, name: str, in_chans: int, min_size: tuple[int, int], dtype: torch.dtype
+) -> None:
+    """Raise a ``ValueError`` naming what model ``name`` expects unless ``x`` is a floating-point
+    (B, in_chans, H, W) tensor of ``dtype`` (any floating dtype under autocast) with H, W at least
+    ``min_size``. TorchScript-compatible: scripted, it raises ``torch.jit.Error`` with the same message
+    (prefixed with ``builtins.ValueError:``); there the autocast exemption follows CUDA autocast only
+    (TorchScript has no per-device autocast query)."""
+    min_h, min_w = min_size
+    expected = f"a (B, {in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
+    if not isinstance(x, torch.Tensor):  # resolved at compile time when scripted (x is a Tensor there)
+        raise ValueError(f"{name} expects {expected}, got {type(x).__name__}")  # noqa: TRY004 (one error type)
     if x.dim() != 4:
-        raise ValueError(f"{name} expects {expected}, got a {x.dim()}-D tensor of shape {tuple(x.shape)}")
-    if x.shape[1] != model.in_chans:
-        raise ValueError(f"{name} expects {expected}, got a tensor of shape {tuple(x.shape)}")
+        raise ValueError(f"{name} expects {expected}, got a {x.dim()}-D tensor of shape {_shape(x.shape)}")
+    if x.shape[1] != in_chans:
+        raise ValueError(f"{name} expects {expected}, got a tensor of shape {_shape(x.shape)}")
     if x.shape[2] < min_h or x.shape[3] < min_w:
         raise ValueError(f"{name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}")
     if not x.is_floating_point():
         raise ValueError(
             f"{name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
-            f"default_cfg mean/std), got {x.dtype}"
+            f"default_cfg mean/std), got {_dtype_name(x.dtype)}"
         )
-    dtype = model._dtype_probe.dtype
-    if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
-        raise ValueError(f"{name} has {dtype} weights and got a {x.dtype} input; convert one to the other")
-    if model.training and model._has_bn and x.shape[0] == 1:
+    if x.dtype != dtype and not _autocast_enabled(x.device.type):
         raise ValueError(
-            f"{name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize over the batch); "
-            "got 1. Use model.eval() for single images."
+            f"{name} has {_dtype_name(dtype)} weights and got a {_dtype_name(x.dtype)} input; "
+            "convert one to the other"
         )
+
+
+def _shape(shape: list[int]) -> str:
+    """``str(tuple(shape))``, in TorchScript too (where a shape is a list)."""
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "(" + ", ".join([str(s) for s in shape]) + ")"
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    """``str(dtype)`` ("torch.float32"), in TorchScript too (where a dtype prints as its number)."""
+    if not torch.jit.is_scripting():
+        return str(dtype)
+    # fmt: off
+    known = [
+        (torch.float32, "torch.float32"), (torch.float64, "torch.float64"), (torch.float16, "torch.float16"),
+        (torch.bfloat16, "torch.bfloat16"), (torch.uint8, "torch.uint8"), (torch.int8, "torch.int8"),
+        (torch.int16, "torch.int16"), (torch.int32, "torch.int32"), (torch.int64, "torch.int64"),
+        (torch.bool, "torch.bool"), (torch.complex64, "torch.complex64"), (torch.complex128, "torch.complex128"),
+    ]
+    # fmt: on
+    for candidate, text in known:
+        if dtype == candidate:
+            return text
+    return f"dtype {dtype}"
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    if torch.jit.is_scripting():
+        return torch.is_autocast_enabled()  # CUDA's; TorchScript's CPU query crashes (torch 2.x)
+    return torch.is_autocast_enabled(device_type)
 
 
 def _check_int(what: str, value: Any, *, minimum: int, name: str) -> None:

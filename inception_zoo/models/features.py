@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import check_input
+from .base import InputChecks
 
-__all__ = ["FeatureInfo", "FeatureExtractor"]
+__all__ = ["FeatureExtractor", "FeatureInfo"]
 
 
 class FeatureInfo:
@@ -42,7 +42,7 @@ class FeatureInfo:
         return f"FeatureInfo({self.info})"
 
 
-class FeatureExtractor(nn.Module):
+class FeatureExtractor(InputChecks):
     """A backbone returning the feature maps at reductions 2, 4, 8, 16 and 32 (the last map of each
     stride; 1, 2, 4 for ``inception_v1_cifar``, whose stem keeps the grid), or those selected by
     ``out_indices``; no classifier.
@@ -56,6 +56,9 @@ class FeatureExtractor(nn.Module):
             levels); negative indices count from the end; None: all of them.
 
     Forward: (B, in_chans, H, W) -> list of (B, C_i, H_i, W_i), one per out index, in the order given.
+    The input is checked as the model checks it (``ValueError``; see :class:`~inception_zoo.InceptionNet`).
+    ``torch.jit.script`` compiles it, input check included; the scripted extractor saves and loads with
+    ``torch.jit.save`` / ``torch.jit.load``.
 
     Raises:
         ValueError: an out index outside -5..4, or repeated, naming the allowed values.
@@ -70,7 +73,9 @@ class FeatureExtractor(nn.Module):
         reductions = tuple(model.stage_info[t].reduction for t in taps)
         allowed = range(-levels, levels)
         indices = list(out_indices) if isinstance(out_indices, (list, tuple)) else [out_indices]
-        if not indices or any(not isinstance(i, int) or isinstance(i, bool) or i not in allowed for i in indices):
+        if not indices or any(
+            not isinstance(i, int) or isinstance(i, bool) or i not in allowed for i in indices
+        ):
             raise ValueError(
                 f"{model.name}: out_indices must be integers in 0..{levels - 1} (or {-levels}..-1), one per "
                 f"reduction {reductions}, got {out_indices!r}"
@@ -83,16 +88,21 @@ class FeatureExtractor(nn.Module):
         self.features = nn.Sequential(OrderedDict(stages))
         self.name, self.in_chans, self.default_cfg = model.name, model.in_chans, model.default_cfg
         self.pretrained_cfg = self.default_cfg  # the name timm's data helpers read
-        self._min_size, self._has_bn = model._min_size, model._has_bn
+        self._min_size = model._min_size
         self.register_buffer("_dtype_probe", torch.zeros(0, dtype=model._dtype_probe.dtype), persistent=False)
-        self.feature_info = FeatureInfo([
-            {"num_chs": model.stage_info[s].channels, "reduction": model.stage_info[s].reduction,
-             "module": f"features.{stages[s][0]}"}
-            for s in self.stage_indices
-        ])
+        self.feature_info = FeatureInfo(
+            [
+                {
+                    "num_chs": model.stage_info[s].channels,
+                    "reduction": model.stage_info[s].reduction,
+                    "module": f"features.{stages[s][0]}",
+                }
+                for s in self.stage_indices
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        check_input(x, self)
+        self._check_input(x)
         found: dict[int, torch.Tensor] = {}
         for i, stage in enumerate(self.features):
             x = stage(x)
