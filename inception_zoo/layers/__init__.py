@@ -20,6 +20,7 @@ from .blocks import (
 )
 from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
 from .heads import POOL_TYPES, AuxHead, AuxPool, AuxSpec, ClassifierHead, GlobalPool
+from .norm import LocalResponseNorm
 
 __all__ = [
     "BasicConv2d",
@@ -31,6 +32,7 @@ __all__ = [
     "Factorized",
     "Pool",
     "LRN",
+    "LocalResponseNorm",
     "Mixed",
     "Residual",
     "InceptionModule",

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .conv import FactorizedConv2d, Size2, same_padding
+from .norm import LocalResponseNorm
 
 __all__ = [
     "LayerSpec",
@@ -180,7 +181,7 @@ class SameMaxPool2d(nn.Module):
 @dataclass(frozen=True)
 class LRN:
     """Local response normalization across channels, as in GoogLeNet's stem (arXiv 1409.4842, Figure 3;
-    Caffe's parameters: size 5, alpha 1e-4, beta 0.75, k 1)."""
+    Caffe's parameters: size 5, alpha 1e-4, beta 0.75, k 1): a :class:`LocalResponseNorm` (half-safe)."""
 
     size: int = 5
     alpha: float = 1e-4
@@ -188,7 +189,7 @@ class LRN:
     k: float = 1.0
 
     def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        return nn.LocalResponseNorm(self.size, self.alpha, self.beta, self.k), in_channels, 1
+        return LocalResponseNorm(self.size, self.alpha, self.beta, self.k), in_channels, 1
 
 
 Branch = Sequence[LayerSpec]

@@ -75,6 +75,10 @@ class BasicConv2d(nn.Module):
         separable: make the convolution a :class:`SeparableConv2d` (Xception).
 
     Shapes: (B, in_channels, H, W) -> (B, out_channels, H', W').
+
+    Nothing is computed in place: the ReLU (``act``, an ``nn.ReLU``) writes a new tensor, so a forward hook
+    on ``conv`` or ``bn`` keeps that module's own output and a full backward hook on them works
+    (Grad-CAM, feature visualization). An in-place ReLU would overwrite the BatchNorm's output.
     """
 
     def __init__(
@@ -96,7 +100,7 @@ class BasicConv2d(nn.Module):
         conv_cls = SeparableConv2d if separable else nn.Conv2d
         self.conv = conv_cls(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
         self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps) if bn else nn.Identity()
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+        self.act = nn.ReLU() if act else nn.Identity()
         self.in_channels, self.out_channels = in_channels, out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

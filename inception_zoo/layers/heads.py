@@ -70,7 +70,8 @@ class ClassifierHead(nn.Module):
         drop_rate: dropout probability before the final linear layer.
 
     Shapes: (B, in_features, H, W) -> (B, num_classes); for ``pool="flatten"`` in_features must equal
-    C·H·W of the incoming map.
+    C·H·W of the incoming map. The hidden ReLU is not in place (a hook on the hidden ``nn.Linear`` keeps
+    its output).
 
     Raises:
         ValueError: an unknown pool type, or ``pool=""`` with ``num_classes > 0``.
@@ -92,7 +93,7 @@ class ClassifierHead(nn.Module):
         self.pool_type = pool
         in_features *= self.global_pool.feat_mult
         if hidden_features:
-            self.hidden: nn.Module = nn.Sequential(nn.Linear(in_features, hidden_features), nn.ReLU(inplace=True))
+            self.hidden: nn.Module = nn.Sequential(nn.Linear(in_features, hidden_features), nn.ReLU())
             in_features = hidden_features
         else:
             self.hidden = nn.Identity()
