@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from helpers import realistic
 from torch import nn
 
-from inception_zoo import InceptionOutputs, get_record, list_models
+from inception_zoo import InceptionOutputs, get_record, list_models, optimize_for_inference
 from inception_zoo.layers import BasicConv2d, LocalResponseNorm
 
 MODELS = list_models()
@@ -64,29 +64,35 @@ def _check_close(what: str, ours: torch.Tensor, ref: torch.Tensor, tol: float) -
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 
+def _check_half_precisions(what: str, net: nn.Module, x: torch.Tensor, ref: torch.Tensor) -> None:
+    """bfloat16 autocast, bfloat16 weights, float16 weights of ``net`` (converted in place at the end)."""
+    with torch.no_grad():
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            auto = net(x)
+        assert auto.dtype == torch.bfloat16
+        _check_close(f"{what} autocast bfloat16", auto.cpu(), ref, BF16_TOL)
+        bf16 = copy.deepcopy(net).to(torch.bfloat16)
+        out = bf16(x.to(torch.bfloat16))
+        assert out.dtype == torch.bfloat16
+        _check_close(f"{what} bfloat16", out.cpu(), ref, BF16_TOL)
+        del bf16
+        out = net.to(torch.float16)(x.to(torch.float16))
+        assert out.dtype == torch.float16
+        _check_close(f"{what} float16", out.cpu(), ref, FP16_TOL)
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
 @pytest.mark.parametrize("name", MODELS)
 def test_half_precision_and_autocast(name, device, fresh):
-    """bfloat16 autocast, bfloat16 weights, float16 weights: finite logits within the tolerance of the
-    float32 logits (computed on CPU, the reference for every device)."""
+    """bfloat16 autocast, bfloat16 weights, float16 weights, of the model and of its deploy mode: finite
+    logits within the tolerance of the float32 logits (computed on CPU, the reference for every device)."""
     model = _half_ready(fresh(name))
     x = torch.randn(2, *model.default_cfg["min_input_size"], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref = model(x)
-        model, x = model.to(device), x.to(device)
-        with torch.autocast(device, dtype=torch.bfloat16):
-            auto = model(x)
-        assert auto.dtype == torch.bfloat16
-        _check_close(f"{name} autocast bfloat16", auto.cpu(), ref, BF16_TOL)
-        bf16 = copy.deepcopy(model).to(torch.bfloat16)
-        out = bf16(x.to(torch.bfloat16))
-        assert out.dtype == torch.bfloat16
-        _check_close(f"{name} bfloat16", out.cpu(), ref, BF16_TOL)
-        del bf16
-        fp16 = model.to(torch.float16)  # the float32 model is no longer needed
-        out = fp16(x.to(torch.float16))
-        assert out.dtype == torch.float16
-        _check_close(f"{name} float16", out.cpu(), ref, FP16_TOL)
+    deployed = optimize_for_inference(model).to(device)
+    _check_half_precisions(name, model.to(device), x.to(device), ref)
+    _check_half_precisions(f"{name} deployed", deployed, x.to(device), ref)
 
 
 # inception_v1: LRN, no BatchNorm; inception_v1_bn: BatchNorm in train mode. With BatchNorm's batch statistics
