@@ -1,5 +1,7 @@
 """Helpers shared by the tests."""
 
+import os
+
 import torch
 from torch import nn
 
@@ -21,3 +23,14 @@ def realistic(model: nn.Module, seed: int = 0) -> nn.Module:
 def close(ours: torch.Tensor, reference: torch.Tensor, rel: float = 1e-4) -> bool:
     """max |ours - reference| <= rel x max |reference|."""
     return (ours - reference).abs().max().item() <= rel * reference.abs().max().item()
+
+
+class Exploit:
+    """A pickled object that would run ``touch marker`` when unpickled: what a malicious checkpoint holds.
+    A loader that never runs pickled code leaves ``marker`` absent."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))

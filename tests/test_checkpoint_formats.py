@@ -14,7 +14,7 @@ import warnings
 
 import pytest
 import torch
-from helpers import realistic
+from helpers import Exploit, realistic
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
@@ -339,14 +339,6 @@ def test_whole_pickled_model_gets_its_own_message(how, trained, target, tmp_path
     assert _unchanged(model, before)
 
 
-class _Exploit:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 @dataclasses.dataclass
 class _Config:
     lr: float = 0.1
@@ -356,7 +348,7 @@ class _Config:
 def test_a_pickled_global_outside_the_allow_list_is_named_and_never_run(thing, trained, target, tmp_path):
     source, optimizer, scheduler, _ = trained
     marker = tmp_path / "pwned"
-    value = _Exploit(marker) if thing.startswith("a function") else _Config()
+    value = Exploit(marker) if thing.startswith("a function") else _Config()
     named = f"{os.system.__module__}.system" if thing.startswith("a function") else f"{__name__}._Config"
     path = tmp_path / "hp.ckpt"
     torch.save(_lightning(source.state_dict(), optimizer, scheduler, hyper_parameters={"cfg": value}), path)
@@ -371,7 +363,7 @@ def test_a_pickled_global_outside_the_allow_list_is_named_and_never_run(thing, t
     assert f"ckpt = torch.load({str(path)!r}, weights_only=False); torch.save(ckpt['state_dict'], " in msg
     assert not marker.exists() and _unchanged(model, before)
     with open(path, "wb") as f:  # a plain pickle, the code where the state dict should be
-        pickle.dump({"state_dict": _Exploit(marker)}, f)
+        pickle.dump({"state_dict": Exploit(marker)}, f)
     with pytest.raises(
         CheckpointError, match=re.escape(f"GLOBAL {os.system.__module__}.system, at ckpt['state_dict']")
     ):

@@ -14,6 +14,7 @@ from torch import nn
 from inception_zoo import CheckpointError, CheckpointNotFoundError, create_model, load_pretrained, save_weights
 from inception_zoo.records import IMAGENET_DEFAULT_MEAN, IMAGENET_INCEPTION_MEAN
 
+from helpers import Exploit
 from helpers import realistic as _realistic
 
 
@@ -306,26 +307,18 @@ def test_missing_keys_are_named(v3):
     assert _unchanged(model, before)
 
 
-class _Exploit:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_pickle_that_runs_code_is_refused(v3, tmp_path):
     model, before = v3
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
-        pickle.dump({"state_dict": _Exploit(marker)}, f)
-    torch.save({"w": torch.zeros(1), "x": _Exploit(marker)}, tmp_path / "evil_zip.pt")
+        pickle.dump({"state_dict": Exploit(marker)}, f)
+    torch.save({"w": torch.zeros(1), "x": Exploit(marker)}, tmp_path / "evil_zip.pt")
     for p in (path, tmp_path / "evil_zip.pt"):
         with pytest.raises(CheckpointError, match=r"refused to load .*which is never run"):
             load_pretrained(model, p)
     with open(path, "wb") as f:
-        pickle.dump({"state_dict": _Exploit(marker)}, f, protocol=2)
+        pickle.dump({"state_dict": Exploit(marker)}, f, protocol=2)
     with pytest.raises(CheckpointError, match=r"needs arbitrary code to unpickle.*GLOBAL posix\.system"):
         load_pretrained(model, path)
     assert not marker.exists() and _unchanged(model, before)
