@@ -1,6 +1,5 @@
 """Peer checkpoints load with identical logits; bad files fail cleanly and change nothing."""
 
-import os
 import pickle
 import subprocess
 import sys
