@@ -83,12 +83,16 @@ def _eager_error(model: nn.Module, x: torch.Tensor, train: bool) -> str:
     return str(info.value)
 
 
+SHARDS = 3  # the variants in three tests, which pytest-xdist runs side by side (one fresh process each)
+
+
 @pytest.mark.slow
-def test_script_save_load_in_a_fresh_process(built, tmp_path):
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_script_save_load_in_a_fresh_process(shard, built, tmp_path):
     """Every registered model, its aux-head variant where it has one and three features_only extractors,
-    at the model's minimum input size with a batch of 2."""
+    at the model's minimum input size with a batch of 2 (every third variant per shard)."""
     cases, expected = [], []
-    for i, (name, options) in enumerate(VARIANTS):
+    for i, (name, options) in list(enumerate(VARIANTS))[shard::SHARDS]:
         model = built(name, **options)
         _, h, w = get_record(name).min_input_size
         x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(i))
