@@ -1,8 +1,7 @@
 """The private PyTorch entry points deploy mode uses, in one place, gated by version and availability.
 
 ``torch.ops.mkldnn._convolution_pointwise`` (a oneDNN convolution with fused post-ops: ReLU, a residual
-sum) and ``torch._C._nn.mkldnn_reorder_conv2d_weight`` (a weight packed once into oneDNN's blocked layout)
-are what torch's own Inductor CPU backend calls; they are not public API. Everything here answers "not
+sum) is what torch's own Inductor CPU backend calls; it is not public API. Everything here answers "not
 available" rather than failing when a PyTorch version lacks them, and deploy mode then runs plain
 convolutions (the same function, without the fusion).
 """
@@ -13,7 +12,7 @@ import functools
 
 import torch
 
-__all__ = ["available", "bf16_available", "pack_weight", "conv", "conv_add"]
+__all__ = ["available", "bf16_available", "conv", "conv_add"]
 
 _MIN_TORCH = (2, 2)
 
@@ -25,12 +24,11 @@ def _version() -> tuple[int, int]:
 
 @functools.cache
 def available() -> bool:
-    """oneDNN's fused convolution and weight packing can be called (fixed for the process: asked once)."""
+    """oneDNN's fused convolution can be called (fixed for the process: asked once)."""
     return (
         _version() >= _MIN_TORCH
         and torch.backends.mkldnn.is_available()
         and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
-        and hasattr(torch._C._nn, "mkldnn_reorder_conv2d_weight")
     )
 
 
@@ -40,15 +38,8 @@ def bf16_available() -> bool:
     return available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def pack_weight(weight: torch.Tensor, padding, stride, dilation, groups: int, input_shape) -> torch.Tensor:
-    """``weight`` reordered into the blocked layout oneDNN picks for ``input_shape`` (an mkldnn tensor)."""
-    return torch._C._nn.mkldnn_reorder_conv2d_weight(
-        weight.to_mkldnn(), padding, stride, dilation, groups, list(input_shape)
-    )
-
-
 def conv(x, weight, bias, padding, stride, dilation, groups: int, relu: bool) -> torch.Tensor:
-    """``relu(conv2d(x, weight) + bias)`` (ReLU optional) as one oneDNN call on a packed weight."""
+    """``relu(conv2d(x, weight) + bias)`` (ReLU optional) as one oneDNN call."""
     return torch.ops.mkldnn._convolution_pointwise(
         x, weight, bias, padding, stride, dilation, groups, "relu" if relu else "none", [], ""
     )

@@ -65,7 +65,7 @@ def test_fused_and_plain_convolution_paths_agree(layout):
         torch.testing.assert_close(double(x.double(), residual.double()), with_residual.double(), rtol=1e-4, atol=1e-5)
 
 
-def test_bf16_autocast_runs_packed_bf16_convolutions():
+def test_bf16_autocast_runs_bf16_convolutions():
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 16, 3, padding=1)
     fused = DeployConv2d(conv, relu=False)
@@ -75,24 +75,8 @@ def test_bf16_autocast_runs_packed_bf16_convolutions():
         out = fused(x)
         if _onednn.bf16_available():
             assert fused._onednn_dtype(x) == torch.bfloat16
-            fused(x)
-            assert list(fused._packs.table) == [(torch.bfloat16, (2, 8, 9, 9))]  # packed once, reused by later calls
     assert out.dtype == expected.dtype == torch.bfloat16
     torch.testing.assert_close(out.float(), expected.float(), rtol=2e-2, atol=2e-2)
-
-
-def test_packed_weights_are_kept_per_input_shape():
-    torch.manual_seed(0)
-    conv = nn.Conv2d(4, 8, (1, 7), padding=(0, 3))
-    fused = DeployConv2d(conv, relu=False)
-    shapes = [(1, 4, 6, 6), (8, 4, 6, 6), (1, 4, 6, 6), (2, 4, 5, 5)]
-    with torch.no_grad():
-        for shape in shapes:
-            x = torch.randn(shape)
-            torch.testing.assert_close(fused(x), conv(x))
-    if fused._onednn_dtype(x) is not None:
-        # the two most recently used: batch 1 (used again, so kept) and the newest; batch 8 was evicted
-        assert [key[1] for key in fused._packs.table] == [(1, 4, 6, 6), (2, 4, 5, 5)]
 
 
 @pytest.mark.parametrize("name", ["inception_resnet_v1", "xception"])
@@ -128,18 +112,18 @@ def test_deployed_model_is_eval_only_and_copies(built):
     assert not deployed.training and not hasattr(deployed, "aux_heads")
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        deployed(x)  # weights packed for oneDNN on this call
+        deployed(x)
         torch.testing.assert_close(copy.deepcopy(deployed)(x), deployed(x))
     with pytest.raises(TypeError, match="expects an inception_zoo model"):
         optimize_for_inference(nn.Conv2d(3, 3, 1))
 
 
-def test_new_weights_take_effect_after_packing():
+def test_new_weights_take_effect():
     torch.manual_seed(0)
     first, second = (optimize_for_inference(create_model("inception_v1_bn")) for _ in range(2))
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        first(x)  # packs the first model's weights for oneDNN
+        first(x)
         first.load_state_dict(second.state_dict())
         torch.testing.assert_close(first(x), second(x))
         first.load_state_dict(second.state_dict(), assign=True)

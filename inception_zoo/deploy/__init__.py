@@ -1,7 +1,7 @@
 """Deploy mode: an equivalent, eval-only model that does less work per image.
 
 * :mod:`.model`: :func:`optimize_for_inference` and :class:`DeployedInceptionNet`;
-* :mod:`.convs`: :class:`DeployConv2d` (BN folded, ReLU / residual sum fused, weights packed for oneDNN),
+* :mod:`.convs`: :class:`DeployConv2d` (BN folded, ReLU / residual sum fused into one oneDNN call),
   :class:`FusedResidual`;
 * :mod:`.merge`: :class:`MergedInceptionModule` (an Inception module's parallel 1×1 convolutions as one);
 * :mod:`inception_zoo._onednn`: the private PyTorch calls it relies on, version-gated in one place.

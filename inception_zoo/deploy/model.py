@@ -62,6 +62,11 @@ class DeployedInceptionNet(nn.Module):
     eval mode; ``forward_features`` and ``forward_head`` as the model's. Input is checked as the model
     checks it (ValueError naming what was expected).
 
+    Serving: one instance can be called from many threads at once (no forward changes any state), and
+    every change of its weights, by any route, is seen by the next forward (nothing derived from the
+    weights is kept between calls; see :class:`DeployConv2d`). Its tensors are ordinary ones even when
+    deployed or converted under ``torch.inference_mode()``.
+
     Raises:
         RuntimeError: on ``train()`` (BatchNorm is folded: there is nothing to train).
     """
@@ -115,7 +120,7 @@ def optimize_for_inference(model: nn.Module) -> DeployedInceptionNet:
     1. BatchNorm folded into the convolution before it; residual scales folded into the up-projections.
     2. The parallel 1×1 convolutions of each Inception module merged into one (the pool branch's
        projection moved before its pool, which then pools fewer channels).
-    3. Each convolution fused with its ReLU and prepacked for oneDNN on CPU (:class:`DeployConv2d`), in
+    3. Each convolution fused with its ReLU into one oneDNN call on CPU (:class:`DeployConv2d`), in
        float32 or, under CPU autocast to bfloat16, in bfloat16.
     4. The residual sums of Inception-ResNet and Xception fused into a convolution (:class:`FusedResidual`).
     5. channels_last memory format for the weights and the input.
