@@ -21,7 +21,7 @@ def test_deploy_mode_is_equivalent(name, fresh):
     torch.manual_seed(0)
     model = _realistic(fresh(name))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    deployed = optimize_for_inference(model)
+    deployed = optimize_for_inference(model, "torch")
     assert isinstance(deployed, DeployedInceptionNet) and deployed.default_cfg["architecture"] == name
     _, h, w = get_record(name).min_input_size
     x = torch.randn(2, 3, max(h, min(96, model.default_cfg["input_size"][1])), max(w, 80))
@@ -36,7 +36,7 @@ def test_deploy_mode_is_equivalent(name, fresh):
 
 
 def test_what_gets_merged(built):
-    deployed = optimize_for_inference(built("inception_v3"))
+    deployed = optimize_for_inference(built("inception_v3"), "torch")
     merged = {n: m for n, m in deployed.features.named_children() if isinstance(m, MergedInceptionModule)}
     assert sorted(merged) == [f"Mixed_{s}" for s in ("5b", "5c", "5d", "6b", "6c", "6d", "6e", "7a", "7b", "7c")]
     m5b = merged["Mixed_5b"]
@@ -83,7 +83,7 @@ def test_bf16_autocast_runs_bf16_convolutions():
 def test_deploy_under_bf16_autocast_matches_the_plain_model(name, fresh):
     torch.manual_seed(0)
     model = _realistic(fresh(name))
-    deployed = optimize_for_inference(model)
+    deployed = optimize_for_inference(model, "torch")
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         reference = model(x)
@@ -99,14 +99,14 @@ def test_deploy_under_bf16_autocast_matches_the_plain_model(name, fresh):
 
 @pytest.mark.parametrize(("name", "blocks"), [("inception_resnet_v1", 20), ("inception_resnet_v2", 40), ("xception", 12)])
 def test_residual_sums_are_fused(name, blocks, built):
-    deployed = optimize_for_inference(built(name))
+    deployed = optimize_for_inference(built(name), "torch")
     fused = [m for m in deployed.modules() if isinstance(m, FusedResidual)]
     assert len(fused) == blocks  # every residual block of the network (paper: 5+10+5, 10+20+10, 3+8+1)
     assert not any(isinstance(m, ResidualInceptionBlock) for m in deployed.modules())
 
 
 def test_deployed_model_is_eval_only_and_copies(built):
-    deployed = optimize_for_inference(built("inception_v1_bn", aux_logits=True))
+    deployed = optimize_for_inference(built("inception_v1_bn", aux_logits=True), "torch")
     with pytest.raises(RuntimeError, match="optimized for inference .* cannot be trained"):
         deployed.train()
     assert not deployed.training and not hasattr(deployed, "aux_heads")
@@ -120,7 +120,7 @@ def test_deployed_model_is_eval_only_and_copies(built):
 
 def test_new_weights_take_effect():
     torch.manual_seed(0)
-    first, second = (optimize_for_inference(create_model("inception_v1_bn")) for _ in range(2))
+    first, second = (optimize_for_inference(create_model("inception_v1_bn"), "torch") for _ in range(2))
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         first(x)
@@ -137,7 +137,7 @@ def test_new_weights_take_effect():
 def test_input_gradients_flow_through_a_deployed_model(fresh):
     torch.manual_seed(0)
     model = _realistic(fresh("inception_resnet_v1"))
-    deployed = optimize_for_inference(model)
+    deployed = optimize_for_inference(model, "torch")
     x = torch.randn(1, 3, 75, 75, requires_grad=True)
     reference = x.detach().clone().requires_grad_(True)
     deployed(x)[0, 3].backward()  # the plain convolutions run while autograd records
@@ -160,7 +160,7 @@ def test_half_precision_models_deploy(dtype, fresh):
     with torch.no_grad():
         reference = model(x)
         low = model.to(dtype)
-        deployed = optimize_for_inference(low)
+        deployed = optimize_for_inference(low, "torch")
         assert all(p.dtype == dtype for p in deployed.parameters())
         fast, plain = deployed(x.to(dtype)), low(x.to(dtype))
 

@@ -32,7 +32,7 @@ def test_one_deployed_model_serves_eight_threads(name, fresh):
     """8 threads × 3 input shapes × 24 calls each on one deployed model (merged Inception modules;
     separable convolutions and both kinds of fused residual sum): no exception, every output equal to the
     single-threaded one."""
-    deployed = optimize_for_inference(realistic(fresh(name)))
+    deployed = optimize_for_inference(realistic(fresh(name)), "torch")
     inputs = [torch.randn(s, generator=torch.Generator().manual_seed(i)) for i, s in enumerate(SHAPES)]
     threads_before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -80,7 +80,7 @@ def _assert_observed(deployed, x, before):
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_weight_change_is_seen_by_the_next_forward(name, fresh):
-    deployed = optimize_for_inference(realistic(fresh(name)))
+    deployed = optimize_for_inference(realistic(fresh(name)), "torch")
     x = _small_input(name)
     with torch.inference_mode():
         out = deployed(x)
@@ -108,7 +108,7 @@ def test_every_weight_change_is_seen_by_the_next_forward(name, fresh):
 def test_edits_that_bypass_the_version_counter_are_seen():
     from inception_zoo import create_model
 
-    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")), "torch")
     x = _small_input("inception_v1_bn")
     conv = _first_conv(deployed)
     alias = conv.weight.data  # taken before the first forward, edited after it
@@ -141,7 +141,7 @@ def test_a_model_deployed_inside_inference_mode_is_made_of_ordinary_tensors():
 
     x = _small_input("inception_v1_bn")
     with torch.inference_mode():
-        deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+        deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")), "torch")
         out = deployed(x)
         deployed.to(torch.float64).to(torch.float32)  # converted inside inference_mode
     assert not any(t.is_inference() for t in [*deployed.parameters(), *deployed.buffers()])
@@ -152,7 +152,7 @@ def test_a_model_deployed_inside_inference_mode_is_made_of_ordinary_tensors():
 def test_pickled_and_copied_deployed_models_see_changes(tmp_path):
     from inception_zoo import create_model
 
-    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")))
+    deployed = optimize_for_inference(realistic(create_model("inception_v1_bn")), "torch")
     x = _small_input("inception_v1_bn")
     with torch.inference_mode():
         reference = deployed(x)

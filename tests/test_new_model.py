@@ -75,7 +75,7 @@ def test_deployed(toy):
     model = realistic(create_model("toy_inception"))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        assert close(optimize_for_inference(model)(x), model(x))
+        assert close(optimize_for_inference(model, "torch")(x), model(x))
 
 
 def test_trained(toy, tmp_path):

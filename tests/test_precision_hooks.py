@@ -90,7 +90,7 @@ def test_half_precision_and_autocast(name, device, fresh):
     x = torch.randn(2, *model.default_cfg["min_input_size"], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref = model(x)
-    deployed = optimize_for_inference(model).to(device)
+    deployed = optimize_for_inference(model, "torch").to(device)
     _check_half_precisions(name, model.to(device), x.to(device), ref)
     _check_half_precisions(f"{name} deployed", deployed, x.to(device), ref)
 

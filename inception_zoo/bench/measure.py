@@ -69,7 +69,7 @@ def build_variants(name: str, device: str, channels_last: bool, compile_: bool) 
         peer = build_peer(peer_spec, aux=False)
     ours = create_model(name)
     load_pretrained(ours, peer.state_dict(), source=peer_spec.source, transform_input=False)
-    models = {"ours": ours.eval(), "deploy": optimize_for_inference(ours), "peer": peer.eval()}
+    models = {"ours": ours.eval(), "deploy": optimize_for_inference(ours, "torch"), "peer": peer.eval()}
     for key, model in models.items():
         model.to(device)
         if channels_last:
@@ -137,7 +137,7 @@ def _one_variant(name: str, variant: str) -> nn.Module:
             warnings.simplefilter("ignore")
             return build_peer(get_record(name).peers[0], aux=False).eval()
     ours = create_model(name).eval()
-    return optimize_for_inference(ours) if variant == "deploy" else ours
+    return optimize_for_inference(ours, "torch") if variant == "deploy" else ours
 
 
 def memory_probe(name: str, variant: str, args: argparse.Namespace) -> float:

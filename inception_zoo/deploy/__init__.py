@@ -4,6 +4,7 @@
 * :mod:`.convs`: :class:`DeployConv2d` (BN folded, ReLU / residual sum fused into one oneDNN call),
   :class:`FusedResidual`;
 * :mod:`.merge`: :class:`MergedInceptionModule` (an Inception module's parallel 1×1 convolutions as one);
+* :mod:`.runtimes`: the deploy graph in ONNX Runtime or OpenVINO (:class:`RuntimeModel`);
 * :mod:`inception_zoo._onednn`: the private PyTorch calls it relies on, version-gated in one place.
 
 Blocks take part through a hook: a residual block with ``residual_parts()`` (see
@@ -12,7 +13,8 @@ Blocks take part through a hook: a residual block with ``residual_parts()`` (see
 
 from .convs import DeployConv2d, FusedResidual, fold_batchnorm
 from .merge import MergedInceptionModule
-from .model import DeployedInceptionNet, optimize_for_inference
+from .model import DeployedInceptionNet, optimize_for_inference, time_backends
+from .runtimes import BACKENDS, OnnxRuntimeModel, OpenVINOModel, RuntimeModel, available_backends, runtime_model, to_onnx
 
 __all__ = [
     "optimize_for_inference",
@@ -21,4 +23,12 @@ __all__ = [
     "FusedResidual",
     "MergedInceptionModule",
     "fold_batchnorm",
+    "BACKENDS",
+    "available_backends",
+    "runtime_model",
+    "to_onnx",
+    "time_backends",
+    "RuntimeModel",
+    "OnnxRuntimeModel",
+    "OpenVINOModel",
 ]

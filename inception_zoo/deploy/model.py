@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import statistics
+import time
 
 import torch
 from torch import nn
@@ -12,8 +14,9 @@ from ..models import FeatureExtractor, InceptionNet
 from ..models.base import check_input
 from .convs import FusedResidual, deploy_conv, fold_batchnorm
 from .merge import MergedInceptionModule
+from .runtimes import BACKENDS, available_backends, runtime_model
 
-__all__ = ["DeployedInceptionNet", "optimize_for_inference"]
+__all__ = ["DeployedInceptionNet", "optimize_for_inference", "time_backends"]
 
 
 def _fold_scale(block: BasicConv2d, scale: float) -> None:
@@ -114,27 +117,92 @@ class DeployedInceptionNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-def optimize_for_inference(model: nn.Module) -> DeployedInceptionNet:
-    """An equivalent eval-only copy of ``model`` for deployment; the model itself is not changed.
+def optimize_for_inference(
+    model: nn.Module, backend: str = "auto", *, batch_size: int = 1, threads: int | None = None
+) -> nn.Module:
+    """An equivalent eval-only copy of ``model`` for deployment, in the fastest backend this machine has;
+    the model itself is not changed.
+
+    The deploy form, common to every backend:
 
     1. BatchNorm folded into the convolution before it; residual scales folded into the up-projections.
     2. The parallel 1×1 convolutions of each Inception module merged into one (the pool branch's
        projection moved before its pool, which then pools fewer channels).
-    3. Each convolution fused with its ReLU into one oneDNN call on CPU (:class:`DeployConv2d`), in
-       float32 or, under CPU autocast to bfloat16, in bfloat16.
-    4. The residual sums of Inception-ResNet and Xception fused into a convolution (:class:`FusedResidual`).
-    5. channels_last memory format for the weights and the input.
+    3. Auxiliary heads dropped.
 
-    Outputs equal the model's in eval mode up to float rounding (tested at 1e-4 relative for every model).
-    Auxiliary heads are dropped.
+    Backends:
+
+    * ``"torch"``: a :class:`DeployedInceptionNet`, plain PyTorch modules: each convolution fused with its
+      ReLU (and residual sum) into one oneDNN call on CPU, float32 or bfloat16 under CPU autocast,
+      channels_last. It sees later weight changes, serves many threads, runs on any device and in
+      ``torch.compile``/``torch.export``, and keeps ``forward_features``.
+    * ``"onnxruntime"`` / ``"openvino"``: the deploy form exported to ONNX and run by that runtime on CPU
+      (a :class:`~inception_zoo.deploy.runtimes.RuntimeModel`: torch tensors in and out, any batch and
+      size, float32; no autograd, a snapshot of the weights, logits only). Needs the package
+      (``pip install "inception_zoo[deploy]"``).
+    * ``"auto"`` (default): every installed backend is built and timed on this machine at ``batch_size``
+      images of the model's default input size (alternating, a few forwards each, medians), and the fastest
+      is returned; the times are in its ``backend_times_ms``. The choice is remembered for the process
+      (per model, input size, batch size, threads). Takes seconds (the export and the timing); pass a
+      backend to skip it.
+
+    ``threads``: the runtime backends' intra-op threads (default ``torch.get_num_threads()``; the torch
+    backend uses torch's). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
+    relative for every model and backend).
 
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier (a ``features_only`` extractor included:
             deploy the classifier and call its ``forward_features``).
+        ValueError: an unknown ``backend``, or ``batch_size`` < 1.
+        ImportError: a runtime backend asked for by name is not installed.
     """
     if isinstance(model, FeatureExtractor):
         raise TypeError("optimize_for_inference expects an inception_zoo classifier; features_only extractors "
                         "are not supported (deploy the classifier and call forward_features on it)")
     if not isinstance(model, InceptionNet):
         raise TypeError(f"optimize_for_inference expects an inception_zoo model, got {type(model).__name__}")
-    return DeployedInceptionNet(model)
+    if backend != "auto" and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {', '.join(BACKENDS)}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    deployed = DeployedInceptionNet(model)
+    if backend == "torch":
+        return deployed
+    if backend != "auto":
+        return runtime_model(deployed, backend, threads=threads)
+    return _fastest(deployed, batch_size, threads)
+
+
+_CHOICES: dict[tuple, str] = {}  # (name, input size, batch, threads, candidates) -> the backend measured fastest
+
+
+def _fastest(deployed: DeployedInceptionNet, batch_size: int, threads: int | None) -> nn.Module:
+    """The fastest installed backend for ``deployed`` at ``batch_size`` (see :func:`optimize_for_inference`)."""
+    candidates = tuple(available_backends())
+    size = tuple(deployed.default_cfg["input_size"])
+    key = (deployed.name, size, batch_size, threads or torch.get_num_threads(), candidates)
+    if key in _CHOICES:
+        choice = _CHOICES[key]
+        return deployed if choice == "torch" else runtime_model(deployed, choice, threads=threads)
+    built = {b: deployed if b == "torch" else runtime_model(deployed, b, threads=threads) for b in candidates}
+    times = time_backends(built, torch.randn(batch_size, *size))
+    choice = _CHOICES[key] = min(times, key=times.get)
+    best = built[choice]
+    best.backend_times_ms = times
+    return best
+
+
+def time_backends(models: dict[str, nn.Module], x: torch.Tensor, rounds: int = 5) -> dict[str, float]:
+    """Median milliseconds per forward of each model on ``x``: one untimed forward each, then ``rounds``
+    rounds with the order rotated each round (so drift of the machine falls on all alike)."""
+    names = list(models)
+    samples: dict[str, list[float]] = {n: [] for n in names}
+    with torch.no_grad():
+        for n in names:
+            models[n](x)
+        for r in range(rounds):
+            for n in names[r % len(names):] + names[:r % len(names)]:
+                start = time.perf_counter()
+                models[n](x)
+                samples[n].append((time.perf_counter() - start) * 1000)
+    return {n: statistics.median(v) for n, v in samples.items()}
