@@ -74,6 +74,8 @@ class DeployedInceptionNet(nn.Module):
         RuntimeError: on ``train()`` (BatchNorm is folded: there is nothing to train).
     """
 
+    backend = "torch"  # as optimize_for_inference names it (RuntimeModel.backend for the runtimes)
+
     def __init__(self, model: InceptionNet) -> None:
         super().__init__()
         with torch.inference_mode(False):  # ordinary tensors even when deployed under inference_mode

@@ -1,0 +1,226 @@
+"""optimize_for_inference's runtime backends (ONNX Runtime, OpenVINO) and the measured default backend."""
+
+import copy
+import io
+import pickle
+import threading
+
+import pytest
+import torch
+
+from inception_zoo import create_model, get_record, list_models, optimize_for_inference
+from inception_zoo.deploy import (
+    DeployedInceptionNet, OnnxRuntimeModel, OpenVINOModel, RuntimeModel, available_backends, runtime_model, to_onnx,
+)
+from inception_zoo.deploy import model as deploy_model
+
+from helpers import close, realistic
+
+pytest.importorskip("onnx")
+RUNTIMES = {"onnxruntime": OnnxRuntimeModel, "openvino": OpenVINOModel}
+# Both compute in float32 with their own kernels (other summation orders than oneDNN's): measured max relative
+# deviations are about 1e-6 on every model; 1e-4 relative is the issue's bound for a backend.
+TOLERANCE = {"onnxruntime": 1e-4, "openvino": 1e-4}
+_GRAPHS: dict = {}
+
+
+def _needs(backend):
+    pytest.importorskip(backend)
+
+
+def _graph(name):
+    """(realistic model, its deploy form's ONNX bytes): one export per model shared by both runtimes."""
+    if name not in _GRAPHS:
+        torch.manual_seed(0)
+        model = realistic(create_model(name))
+        deployed = optimize_for_inference(model, "torch")
+        _GRAPHS[name] = model, to_onnx(deployed, model.default_cfg["input_size"])
+    return _GRAPHS[name]
+
+
+def _runtime(name, backend):
+    model, graph = _graph(name)
+    return model, RUNTIMES[backend](graph, name=model.name, in_chans=model.in_chans, min_size=model._min_size,
+                                    num_classes=model.num_classes, default_cfg=model.default_cfg)
+
+
+def _x(name, batch=2):
+    """Not the export's size (height and width are dynamic), small enough to be quick."""
+    record = get_record(name)
+    (_, min_h, min_w), (_, h, w) = record.min_input_size, record.input_size
+    return torch.randn(batch, 3, max(min_h, min(h + 8, 80)), max(min_w, min(w + 4, 96)))
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+@pytest.mark.parametrize("name", list_models())
+def test_backend_reproduces_the_logits(name, backend):
+    _needs(backend)
+    model, runtime = _runtime(name, backend)
+    for batch in (1, 3):  # any batch
+        x = _x(name, batch)
+        with torch.no_grad():
+            expected = model(x)
+        out = runtime(x)
+        assert out.shape == expected.shape and out.dtype == torch.float32
+        assert close(out, expected, TOLERANCE[backend])
+
+
+@pytest.mark.parametrize("backend", ["torch", *RUNTIMES])
+def test_optimize_for_inference_by_backend_name(backend):
+    if backend != "torch":
+        _needs(backend)
+    model = realistic(create_model("inception_v1_bn"))
+    out = optimize_for_inference(model, backend)
+    assert isinstance(out, DeployedInceptionNet if backend == "torch" else RUNTIMES[backend])
+    assert out.default_cfg["architecture"] == "inception_v1_bn" and not out.training
+    x = torch.randn(2, 3, 64, 72)
+    with torch.no_grad():
+        assert close(out(x), model(x), TOLERANCE.get(backend, 1e-4))
+
+
+def _bad_inputs():
+    return {
+        "wrong channels": torch.randn(1, 4, 96, 96),
+        "too small": torch.randn(1, 3, 40, 40),
+        "3-D": torch.randn(3, 96, 96),
+        "float64": torch.randn(1, 3, 96, 96, dtype=torch.float64),
+        "uint8": torch.zeros(1, 3, 96, 96, dtype=torch.uint8),
+        "not a tensor": [[0.0]],
+    }
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_bad_input_gives_the_eager_models_error(backend):
+    _needs(backend)
+    model, runtime = _runtime("inception_v3", backend)
+    for what, x in _bad_inputs().items():
+        with pytest.raises(ValueError) as eager:
+            model(x)
+        with pytest.raises(ValueError) as ours:
+            runtime(x)
+        assert str(ours.value) == str(eager.value), what
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_limits_are_stated_errors(backend):
+    _needs(backend)
+    _, runtime = _runtime("inception_v1_bn", backend)
+    x = torch.randn(1, 3, 64, 64, requires_grad=True)
+    with pytest.raises(ValueError, match="no autograd"):
+        runtime(x)
+    with torch.no_grad():  # no gradient recorded: fine
+        runtime(x)
+    with pytest.raises(RuntimeError, match="cannot be trained"):
+        runtime.train()
+    with pytest.raises(ValueError, match="float32"):
+        runtime.half()
+    assert runtime.eval() is runtime and runtime.to("cpu") is runtime and runtime.state_dict() == {}
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_half_precision_input_under_autocast_and_inference_mode(backend):
+    _needs(backend)
+    model, runtime = _runtime("inception_v1_bn", backend)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        plain = runtime(x)
+        assert close(plain, model(x), TOLERANCE[backend])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(runtime(x.bfloat16()), runtime(x.bfloat16().float()))
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_pickle_deepcopy_and_torch_save_rebuild_the_runtime(backend):
+    _needs(backend)
+    _, runtime = _runtime("inception_v1_bn", backend)
+    x = torch.randn(2, 3, 64, 64)
+    expected = runtime(x)
+    buffer = io.BytesIO()
+    torch.save(runtime, buffer)
+    buffer.seek(0)
+    for copy_ in (pickle.loads(pickle.dumps(runtime)), copy.deepcopy(runtime), torch.load(buffer, weights_only=False)):
+        assert type(copy_) is type(runtime) and copy_.name == runtime.name
+        assert torch.equal(copy_(x), expected)
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_one_runtime_model_serves_many_threads(backend):
+    _needs(backend)
+    _, runtime = _runtime("inception_v1_bn", backend)
+    inputs = [torch.randn(b, 3, 64, 64 + 8 * b) for b in (1, 2, 3)]
+    expected = [runtime(x) for x in inputs]
+    failures = []
+
+    def serve(k):
+        for i in range(6):
+            j = (k + i) % len(inputs)
+            if not torch.equal(runtime(inputs[j]), expected[j]):
+                failures.append((k, i))
+
+    threads = [threading.Thread(target=serve, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+
+
+def test_a_foreign_classifier_needs_its_input_size():
+    _needs("onnxruntime")
+    peer = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
+    with pytest.raises(ValueError, match="input_size"):
+        runtime_model(peer, "onnxruntime")
+    runtime = runtime_model(peer, "onnxruntime", input_size=(3, 16, 16))
+    x = torch.randn(2, 3, 20, 20)
+    with torch.no_grad():
+        assert close(runtime(x), peer(x))
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        runtime(torch.randn(2, 5, 20, 20))
+
+
+def test_auto_returns_the_backend_measured_fastest(monkeypatch):
+    deploy_model._CHOICES.clear()
+    measured = []
+
+    def fake_timing(models, x):  # the measurement itself is timing: replaced by fixed figures here
+        measured.append((sorted(models), tuple(x.shape)))
+        return {b: 10.0 + i for i, b in enumerate(reversed(list(models)))}  # the last candidate "fastest"
+
+    monkeypatch.setattr(deploy_model, "time_backends", fake_timing)
+    model = create_model("inception_v1_cifar").eval()
+    candidates = available_backends()
+    chosen = optimize_for_inference(model, batch_size=4)
+    assert measured == [(sorted(candidates), (4, 3, 32, 32))]
+    expected = candidates[-1]
+    assert (type(chosen) is DeployedInceptionNet) == (expected == "torch")
+    assert chosen.backend == expected and min(chosen.backend_times_ms, key=chosen.backend_times_ms.get) == expected
+    again = optimize_for_inference(model, batch_size=4)  # remembered: built once, not measured again
+    assert type(again) is type(chosen) and len(measured) == 1
+    optimize_for_inference(model, batch_size=1)  # another batch size is measured anew
+    assert len(measured) == 2
+
+
+def test_time_backends_reports_medians_of_every_model():
+    slow = torch.nn.Sequential(*[torch.nn.Conv2d(3, 3, 3, padding=1) for _ in range(8)]).eval()
+    fast = torch.nn.Identity()
+    times = deploy_model.time_backends({"slow": slow, "fast": fast}, torch.randn(1, 3, 64, 64), rounds=3)
+    assert set(times) == {"slow", "fast"} and all(t > 0 for t in times.values())
+
+
+def test_bad_backend_and_batch_size_and_missing_runtime(monkeypatch):
+    model = create_model("inception_v1_bn").eval()
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        optimize_for_inference(model, "tensorrt")
+    with pytest.raises(ValueError, match="batch_size"):
+        optimize_for_inference(model, batch_size=0)
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
+    assert "openvino" not in available_backends()
+    with pytest.raises(ImportError, match=r"pip install \"inception_zoo\[deploy\]\""):
+        optimize_for_inference(model, "openvino")
+
+
+def test_runtime_model_is_a_runtime_model():
+    assert issubclass(OnnxRuntimeModel, RuntimeModel) and issubclass(OpenVINOModel, RuntimeModel)
