@@ -1,12 +1,14 @@
 """Comparison benchmark against torchvision / timm / pytorchcv, with the machine report and the targets.
 
-    python benchmarks/compare.py --channels-last --dtype fp32 bf16 --threads 2 --repeats 5 \\
+    python benchmarks/compare.py --channels-last --dtype fp32 bf16 int8 --threads 2 --repeats 5 \\
         --json docs/benchmarks.json --markdown docs/benchmarks.md
 
 The options of ``inception-zoo bench`` (see inception_zoo/bench/ for what is measured and how), plus
 ``--markdown FILE``. The JSON report is the package's with the machine report (benchmarks/report.py:
 CPU model, cores, Python / torch / torchvision / timm versions) added to its ``machine`` entry; the
-terminal gets the results table and, for a CPU fp32 run at batch 8 with channels_last, the targets.
+terminal gets the results table and, for a CPU run at batch 8 with channels_last, the targets
+(benchmarks/report.py: the eager tie, our fastest path against the best runtime peer, int8 against our
+fastest fp32 path).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """How each figure is timed: eval forwards and train steps in rounds with the order rotated, deploy
-mode's convolutions alone, and the machine's matrix-multiply rate. Times are in seconds."""
+mode's convolutions alone, and the machine's matrix-multiply reference rates. Times are in seconds."""
 
 from __future__ import annotations
 
@@ -9,15 +9,24 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
 
 import torch
 from torch import nn
 
-__all__ = ["DTYPES", "SAMPLE_SECONDS", "autocast", "matmul_gflops", "time_eval", "time_train"]
+__all__ = ["DTYPES", "MATMUL_SIZES", "SAMPLE_SECONDS", "autocast", "compiled", "inference_compile",
+           "is_compiled", "matmul_gflops", "matmul_rates", "native_precisions", "time_eval", "time_train"]
 
-DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# --dtype choices -> the autocast dtype of the forwards (None: plain float32). int8 is no autocast: its run
+# times a quantized copy of the model (see measure.py) beside float32 references.
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None}
 SAMPLE_SECONDS = 0.5  # default seconds of one batch-N timing sample (batch 1: half); longer ones are steadier
 TRAIN_CLASSES = 1000  # the classifier size of every model with a peer (ImageNet)
+MATMUL_SIZES = (512, 1024, 2048)  # n of the n×n×n products whose best rate is the reference
+MATMUL_SAMPLE_S = 0.05  # seconds of products per matmul timing sample
+# CPU flags (/proc/cpuinfo "flags" on x86, "Features" on Arm) of native low-precision arithmetic
+NATIVE_FLAGS = {"bf16": {"avx512_bf16", "amx_bf16", "bf16"}, "fp16": {"avx512_fp16", "amx_fp16"}}
 
 
 def _sync(device: str) -> None:
@@ -40,34 +49,75 @@ def _iterations(fn: Callable[[], object], seconds: float, at_least: int, device:
     return max(at_least, math.ceil(seconds / _time(fn, 1, device)))
 
 
-def matmul_gflops(device: str = "cpu", n: int = 2048, repeats: int = 10, warmup_s: float = 1.0) -> float:
-    """The machine's fp32 matrix-multiply rate in GFLOP/s (2·n³ floating-point operations per ``n``×``n``
-    product, ``torch.mm`` at the current torch threads): after ``warmup_s`` seconds of products (clocks
-    and caches settle), the best of ``repeats`` timed products, since the question is what the machine
-    can do.
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_precisions(device: str = "cpu") -> list[str]:
+    """The precisions whose multiply-adds ``device`` runs natively, "fp32" first: on CUDA also bf16 (where
+    ``torch.cuda.is_bf16_supported()``) and fp16; on CPU bf16 / fp16 where the CPU flags say so
+    (``NATIVE_FLAGS``: AVX512-BF16, AMX, Arm BF16; AVX512-FP16, AMX-FP16). Elsewhere low precision is
+    emulated (converted to float32 around float32 arithmetic), and a product's rate is no reference."""
+    if device == "cuda":
+        return ["fp32", "bf16", "fp16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
+    flags = _cpu_flags()
+    return ["fp32"] + [p for p, names in NATIVE_FLAGS.items() if flags & names]
+
+
+def matmul_gflops(device: str = "cpu", precision: str = "fp32", sizes: Sequence[int] = MATMUL_SIZES,
+                  repeats: int = 5, warmup_s: float = 0.5) -> float:
+    """The machine's matrix-multiply rate in GFLOP/s at ``precision`` ("fp32", "bf16", "fp16"): the best
+    over ``sizes`` of ``torch.mm`` on n×n operands (2·n³ floating-point operations per product, the current
+    torch threads), each size timed as the best of ``repeats`` samples of about ``MATMUL_SAMPLE_S`` s, after
+    ``warmup_s`` seconds of products of the largest size (clocks and caches settle). The best, since the
+    question is what the machine can do; several sizes, since no single one reaches the peak on every
+    machine.
 
     Raises:
+        KeyError: a precision other than fp32, bf16, fp16.
         RuntimeError: from torch, e.g. ``device="cuda"`` without a CUDA device.
     """
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    operands = {n: [torch.randn(n, n, device=device, dtype=dtype) for _ in range(2)] for n in sizes}
     start = time.perf_counter()
     while time.perf_counter() - start < warmup_s:
-        torch.mm(a, b)
+        torch.mm(*operands[max(sizes)])
         _sync(device)
-    times = [_time(lambda: torch.mm(a, b), 1, device) for _ in range(repeats)]
-    return 2 * n**3 / min(times) / 1e9
+    best = 0.0
+    for n, (a, b) in operands.items():
+        product = partial(torch.mm, a, b)
+        iters = _iterations(product, MATMUL_SAMPLE_S, 1, device)
+        seconds = min(_time(product, iters, device) for _ in range(repeats))
+        best = max(best, 2 * n**3 / seconds / 1e9)
+    return best
+
+
+def matmul_rates(device: str, precisions: Sequence[str]) -> dict[str, float]:
+    """The reference rate (GFLOP/s, :func:`matmul_gflops`) of each of ``precisions`` that ``device`` runs
+    natively (:func:`native_precisions`), always including fp32; a precision without native arithmetic
+    gets none (its rows show no fraction of it)."""
+    native = native_precisions(device)
+    wanted = ["fp32"] + [p for p in native if p in precisions and p != "fp32"]
+    return {p: matmul_gflops(device, p) for p in wanted}
 
 
 def autocast(device: str, dtype: str):
-    """The context a forward runs in at ``dtype``: none for fp32, ``torch.autocast`` to bf16 / fp16 on
-    ``device``. Raises KeyError for a dtype not in ``DTYPES``."""
+    """The context a forward runs in at ``dtype``: none for fp32 and int8 (a quantized model computes in
+    its own precision), ``torch.autocast`` to bf16 / fp16 on ``device``. Raises KeyError for a dtype not in
+    ``DTYPES``."""
     if DTYPES[dtype] is None:
         return contextlib.nullcontext()
     return torch.autocast(device, dtype=DTYPES[dtype])
 
 
-def _train_step_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
-    """One SGD step (forward, cross-entropy on random labels, backward, update) of ``model`` on ``x``."""
+def _train_step_fn(model: nn.Module, x: torch.Tensor, forward: nn.Module) -> Callable[[], None]:
+    """One SGD step (forward by ``forward``: ``model`` or its compiled form, cross-entropy on random labels,
+    backward, update of ``model``'s parameters) on ``x``."""
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
     target = torch.randint(0, TRAIN_CLASSES, (x.shape[0],), device=x.device)
@@ -75,12 +125,36 @@ def _train_step_fn(model: nn.Module, x: torch.Tensor) -> Callable[[], None]:
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out = model(x)
+        out = forward(x)
         out = out[0] if isinstance(out, tuple) else out
         loss_fn(out, target).backward()
         opt.step()
 
     return step
+
+
+def compiled(model: nn.Module) -> nn.Module:
+    """``torch.compile`` of ``model`` as the benchmark compiles: inductor, static shapes (batch 1 and batch
+    N each get their own graph). Compilation happens at the first call; run those under
+    :func:`inference_compile` to get freezing."""
+    return torch.compile(model, backend="inductor", dynamic=False)
+
+
+def is_compiled(model: nn.Module) -> bool:
+    """Whether ``model`` is a ``torch.compile`` wrapper."""
+    return isinstance(model, torch._dynamo.eval_frame.OptimizedModule)
+
+
+def inference_compile(models: dict[str, nn.Module]):
+    """The context in which the first (compiling) eval forwards of ``models`` run: inductor's ``freezing``
+    on where any of them is compiled (weights become constants of the graph, which lets the CPU backend
+    fold BatchNorm and pre-pack convolution weights; it applies under ``torch.no_grad()``), restored on
+    exit; no context otherwise."""
+    if not any(is_compiled(m) for m in models.values()):
+        return contextlib.nullcontext()
+    import torch._inductor.config
+
+    return torch._inductor.config.patch(freezing=True)
 
 
 def _record_convs(model: nn.Module, x: torch.Tensor) -> list[Callable[[], object]]:
@@ -113,33 +187,43 @@ def _conv_only_seconds(calls: Sequence[Callable[[], object]], device: str) -> fl
 
 def time_eval(
     models: dict[str, nn.Module], x1: torch.Tensor, xn: torch.Tensor, args: argparse.Namespace, progress
-) -> tuple[dict[str, dict[str, list[float]]], list[float], dict[str, int]]:
-    """Warm-up, then ``args.repeats`` rounds of batch-1 and batch-N samples of every variant (``x1``,
-    ``xn``: the inputs; ``models["deploy"]`` and ``models["peer"]`` must exist), the order rotated each
-    round, plus deploy's conv-only time in the same rounds (none with ``--compile``).
-    Returns (seconds per forward: variant -> {"latency", "throughput"} -> list, conv-only seconds per
-    round, forwards per sample). ``progress`` (a tqdm bar) advances once per round."""
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, int]]:
+    """Warm-up, then ``args.repeats`` rounds of batch-1 and batch-N samples of every variant in ``models``
+    (``x1``, ``xn``: the inputs; ``models["ours"]`` must exist, its speed sets the forwards per sample), the
+    order rotated each round, plus deploy mode's conv-only time at both batches in the same rounds (none
+    where ``models["deploy"]`` is compiled or missing).
+
+    Returns:
+        seconds per forward: variant -> {"latency", "throughput"} -> one per round; conv-only seconds:
+        {"latency", "throughput"} -> one per round (empty lists without them); forwards per sample:
+        {"latency", "throughput"}. ``progress`` (a tqdm bar) advances once per round.
+    """
     variants = tuple(models)
     times = {v: {"latency": [], "throughput": []} for v in variants}
-    for v in variants:  # warm-up (oneDNN primitive caches, weight packing, compilation)
+    inputs = {"latency": x1, "throughput": xn}
+    for v in variants:  # warm-up (oneDNN primitive caches, weight packing, runtime allocations, compilation)
         for _ in range(2):
             models[v](x1)
             models[v](xn)
-    # as many forwards per sample as fill --sample-seconds (half that at batch 1), the peer's speed deciding
-    peer, seconds, device = models["peer"], args.sample_seconds, args.device
+    # as many forwards per sample as fill --sample-seconds (half that at batch 1), our eager model's speed
+    # deciding, so that every variant runs the same number of forwards
+    ours, seconds, device = models["ours"], args.sample_seconds, args.device
     iters = {
-        "latency": _iterations(lambda: peer(x1), seconds / 2, args.latency_iters, device),
-        "throughput": _iterations(lambda: peer(xn), seconds, 1, device),
+        "latency": _iterations(partial(ours, x1), seconds / 2, args.latency_iters, device),
+        "throughput": _iterations(partial(ours, xn), seconds, 1, device),
     }
-    calls = _record_convs(models["deploy"], xn) if not args.compile else []
-    conv_only = []
+    deploy = models.get("deploy")
+    timed_alone = deploy is not None and not is_compiled(deploy)
+    calls = {k: _record_convs(deploy, x) if timed_alone else [] for k, x in inputs.items()}
+    conv_only = {k: [] for k in inputs}
     for r in range(args.repeats):
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
-            times[v]["latency"].append(_time(lambda: models[v](x1), iters["latency"], args.device))
-            times[v]["throughput"].append(_time(lambda: models[v](xn), iters["throughput"], args.device))
-        if calls:  # in the same round as the others, so that drift of the machine cancels here too
-            conv_only.append(_conv_only_seconds(calls, args.device))
+            for key, x in inputs.items():
+                times[v][key].append(_time(partial(models[v], x), iters[key], device))
+        for key in inputs:  # in the same round as the others, so that drift of the machine cancels here too
+            if calls[key]:
+                conv_only[key].append(_conv_only_seconds(calls[key], device))
         progress.update(1)
     return times, conv_only, iters
 
@@ -147,9 +231,13 @@ def time_eval(
 def time_train(
     models: dict[str, nn.Module], xn: torch.Tensor, args: argparse.Namespace, progress
 ) -> dict[str, list[float]]:
-    """Seconds per SGD step at batch N of ours and the peer (copies; deploy mode is eval-only),
+    """Seconds per SGD step at batch N of ours and the peer (deep copies of the eager ``models["ours"]``
+    and ``models["peer"]``, compiled with ``--compile``; deploy mode and the runtimes are eval-only),
     alternating, ``args.repeats`` each after one untimed step."""
-    steps = {v: _train_step_fn(copy.deepcopy(models[v]), xn) for v in ("ours", "peer")}
+    steps = {}
+    for v in ("ours", "peer"):
+        model = copy.deepcopy(models[v])
+        steps[v] = _train_step_fn(model, xn, compiled(model) if args.compile else model)
     times = {v: [] for v in steps}
     with autocast(args.device, args.dtype_now):
         for step in steps.values():
