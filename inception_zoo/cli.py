@@ -5,6 +5,7 @@
 figures. ``inception-zoo convert SRC DST --model NAME [--source S]`` converts a peer checkpoint into ours.
 ``inception-zoo list [PATTERN] [--pretrained]`` lists the models, or their published weights.
 ``inception-zoo predict IMAGE... --model NAME.TAG [--top K]`` prints the top-k ImageNet classes.
+``inception-zoo quantize --model NAME --checkpoint PATH --calib DIR --out FILE`` writes an int8 model.
 """
 
 from __future__ import annotations
@@ -129,6 +130,59 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _checkpoint_model(name: str, checkpoint: str):
+    """``name`` with ``checkpoint`` loaded, shaped like it: one of ours (``save_weights``, ``inception-zoo
+    train``) with the channels and classes its saved config names, a peer's with the classes of its
+    classifier (RGB)."""
+    import json
+
+    from .factory import create_model
+    from .registry import resolve_name
+    from .weights import read_checkpoint
+    from .weights.load import converted
+
+    name = resolve_name(name)
+    state, metadata = read_checkpoint(checkpoint)
+    cfg = json.loads(metadata.get("cfg", "{}"))
+    if "input_size" in cfg:
+        return create_model(name, in_chans=cfg["input_size"][0], num_classes=cfg.get("num_classes"),
+                            pretrained=checkpoint)
+    return converted(name, state)
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .deploy.quantize import _SUFFIX, calibration_images, quantize, save_quantized
+    from .weights import CheckpointError
+
+    def fail(message: str) -> int:
+        print(f"inception-zoo quantize: {message}", file=sys.stderr)
+        return 1
+
+    out, suffix = Path(args.out), _SUFFIX[args.backend]
+    if out.suffix != suffix:
+        return fail(f"--out: --backend {args.backend} writes {suffix} files; got {args.out!r}")
+    folder = out.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):  # before the slow part, not after
+        return fail(f"--out {args.out}: folder {folder} does not exist or is not writable")
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be at least 1, got {args.batch_size}")
+    try:
+        model = _checkpoint_model(args.model, args.checkpoint).eval()
+        images = calibration_images(args.calib, model, limit=args.num_calib)
+        print(f"quantizing {model.name} ({args.backend}) on {len(images)} calibration images from "
+              f"{args.calib} at {images.shape[2]}x{images.shape[3]} ...", flush=True)
+        qmodel = quantize(model, images, args.backend, batch_size=args.batch_size)
+    except (CheckpointError, KeyError, ValueError, ImportError) as e:
+        return fail(str(e).strip("'\""))
+    save_quantized(qmodel, out)
+    print(f"wrote {args.out}: {model.name} int8 ({args.backend}, per-channel weights, reduce_range="
+          f"{qmodel.quantization['reduce_range']}), {out.stat().st_size / 2**20:.1f} MiB; "
+          "load it with inception_zoo.deploy.load_quantized")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from tabulate import tabulate_formats
 
@@ -217,6 +271,31 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a model with published weights, with or without a tag (default: inception_v3.tv_in1k)")
     pred.add_argument("--top", type=int, default=5, metavar="K", help="classes per image (default: 5)")
     pred.set_defaults(func=_predict)
+
+    from .deploy.quantize import QUANT_BACKENDS
+
+    quant = sub.add_parser(
+        "quantize", help="int8 post-training static quantization of a checkpoint (ONNX Runtime or torchao)",
+        description="Load CHECKPOINT into MODEL, calibrate activation ranges on images from DIR (preprocessed "
+        "with the model's evaluation transform) and write the int8 model (per-channel int8 weights, uint8 "
+        "activations): an ONNX file for ONNX Runtime, or a torch.export archive (.pt2) for torchao. "
+        "Load it with inception_zoo.deploy.load_quantized.",
+    )
+    quant.add_argument("--model", required=True, metavar="NAME", help="our model name (see 'inception-zoo list')")
+    quant.add_argument("--checkpoint", required=True, metavar="PATH",
+                       help="weights: ours (safetensors, e.g. from 'inception-zoo train') or a peer's")
+    quant.add_argument("--calib", required=True, metavar="DIR",
+                       help="folder of calibration images (jpg, png, ...; class subfolders allowed)")
+    quant.add_argument("--out", required=True, metavar="FILE",
+                       help="output: .onnx for onnxruntime, .pt2 for torchao (read back with "
+                       "torch.export.load, which unpickles: load .pt2 files only from sources you trust)")
+    quant.add_argument("--backend", default="onnxruntime", choices=QUANT_BACKENDS,
+                       help="onnxruntime (default; any input size) or torchao (Inductor-compiled; the "
+                       "calibration size only, compiled again on load)")
+    quant.add_argument("--num-calib", type=int, default=100, metavar="N",
+                       help="calibration images, spread over the folder's sorted files (default: 100)")
+    quant.add_argument("--batch-size", type=int, default=8, metavar="N", help="calibration batch (default: 8)")
+    quant.set_defaults(func=_quantize)
     return parser
 
 

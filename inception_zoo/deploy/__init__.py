@@ -5,6 +5,7 @@
   :class:`FusedResidual`;
 * :mod:`.merge`: :class:`MergedInceptionModule` (an Inception module's parallel 1×1 convolutions as one);
 * :mod:`.runtimes`: the deploy graph in ONNX Runtime or OpenVINO (:class:`RuntimeModel`);
+* :mod:`.quantize`: int8 post-training static quantization (:func:`quantize`, ONNX Runtime or torchao);
 * :mod:`inception_zoo._onednn`: the private PyTorch calls it relies on, version-gated in one place.
 
 Blocks take part through a hook: a residual block with ``residual_parts()`` (see
@@ -14,6 +15,15 @@ Blocks take part through a hook: a residual block with ``residual_parts()`` (see
 from .convs import DeployConv2d, FusedResidual, fold_batchnorm
 from .merge import MergedInceptionModule
 from .model import DeployedInceptionNet, optimize_for_inference, time_backends
+from .quantize import (
+    QUANT_BACKENDS,
+    QuantizedOnnxModel,
+    TorchAOModel,
+    calibration_images,
+    load_quantized,
+    quantize,
+    save_quantized,
+)
 from .runtimes import BACKENDS, OnnxRuntimeModel, OpenVINOModel, RuntimeModel, available_backends, runtime_model, to_onnx
 
 __all__ = [
@@ -31,4 +41,11 @@ __all__ = [
     "RuntimeModel",
     "OnnxRuntimeModel",
     "OpenVINOModel",
+    "quantize",
+    "QUANT_BACKENDS",
+    "QuantizedOnnxModel",
+    "TorchAOModel",
+    "calibration_images",
+    "save_quantized",
+    "load_quantized",
 ]
