@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_parser = sub.add_parser(
         "bench",
-        help="benchmark ours, deploy mode and the peers side by side",
+        help="benchmark ours, our deploy backends and the peers (eager, ONNX Runtime, OpenVINO, torch.compile)",
         description=bench.__doc__.split("\n\n")[0],
     )
     bench.build_parser(bench_parser)

@@ -316,7 +316,7 @@ def test_torchao_int8_on_the_tiny_model(tiny):
         q.train()
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_torchao_archive_round_trip(tiny, tmp_path):
     """The .pt2 archive loads (compiled again) to the same logits, bit for bit, as does a deep copy; a
     batch of one compiles its own graph and agrees with the batch it is part of."""
@@ -352,7 +352,7 @@ def digits_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["onnxruntime", "torchao"])
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("torchao", marks=pytest.mark.heavy)])
 def test_trained_digits_lose_at_most_one_point(digits_run, backend):
     """The default training run's model, quantized with 100 calibration images from the training split,
     loses at most 1.0 point of validation top-1 (measured: none, either backend)."""
@@ -372,7 +372,7 @@ def test_trained_digits_lose_at_most_one_point(digits_run, backend):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["onnxruntime", "torchao"])
+@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("torchao", marks=pytest.mark.heavy)])
 def test_imagenet_layout_keeps_the_top1_of_real_photos(backend, tmp_path):
     """Inception v3 from a converted timm checkpoint (timm's random initialization, non-trivial BatchNorm
     statistics), calibrated on 32 random crops of the photographs: its int8 logits keep the float32 top-1

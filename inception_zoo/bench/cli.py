@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .measure import PEER_CHOICES, VARIANTS, check_args, memory_probe, run
+from .measure import PEER_CHOICES, VARIANTS, check_args, run
+from .memory import memory_probe
 from .timing import DTYPES, SAMPLE_SECONDS
 
 __all__ = ["PROG", "build_parser", "check_writable", "checked_args", "main", "table", "variant_label",

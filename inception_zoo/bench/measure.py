@@ -8,17 +8,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from .memory import EAGER, images, peak_memory_mb
 from .timing import (
     MATMUL_SIZES,
     autocast,
@@ -31,7 +30,7 @@ from .timing import (
 )
 
 __all__ = ["CALIBRATION_IMAGES", "EAGER", "OUR_PATHS", "PEER_CHOICES", "VARIANTS", "bench_model",
-           "build_variants", "check_args", "fastest", "memory_probe", "models_with_peer", "peer_choice",
+           "build_variants", "check_args", "fastest", "models_with_peer", "peer_choice",
            "run"]
 
 RUNTIMES = ("onnxruntime", "openvino")  # the deploy backends besides torch, and the peer in them
@@ -42,7 +41,6 @@ PEER_CHOICES = (*RUNTIMES, "compile")  # --peers: the peer in each runtime, and 
 # "peer_<runtime>": the peer exported to that runtime; "peer_compile": torch.compile of the peer.
 VARIANTS = ("ours", "deploy", *(f"deploy_{b}" for b in RUNTIMES), "int8_onnxruntime", "peer",
             *(f"peer_{b}" for b in RUNTIMES), "peer_compile")
-EAGER = ("ours", "deploy", "peer")  # plain PyTorch modules: memory probes, --compile
 OUR_PATHS = ("deploy", *(f"deploy_{b}" for b in RUNTIMES))  # optimize_for_inference's backends
 CALIBRATION_IMAGES = 16  # random images the int8 variant is calibrated on (for timing only)
 
@@ -196,96 +194,6 @@ def build_variants(
     return {k: models[k] for k in VARIANTS if k in models}, setup
 
 
-def _input(batch: int, name: str, device: str, channels_last: bool) -> torch.Tensor:
-    """Random images of shape (batch, *input_size) at the model's default input size."""
-    from ..registry import get_record
-
-    x = torch.randn(batch, *get_record(name).input_size, device=device)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-
-def _probe_command(name: str, variant: str, precision: str, args: argparse.Namespace) -> list[str]:
-    cmd = [sys.executable, "-m", "inception_zoo.bench", "--memory-probe", name, variant,
-           "--batch-size", str(args.batch_size), "--dtype", precision]
-    if args.channels_last:
-        cmd.append("--channels-last")
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    return cmd
-
-
-def _peak_memory_mb(name: str, variant: str, precision: str, args: argparse.Namespace) -> float | None:
-    """Peak memory of one eval forward of ``variant`` (one of ``EAGER``) at batch N and ``precision``, in MB
-    (2**20 bytes). CUDA: ``max_memory_allocated`` growth, here; CPU: resident-set growth in a fresh child
-    process (:func:`memory_probe`), None if the child fails."""
-    if args.device == "cuda":
-        model = _one_variant(name, variant).to(args.device)
-        if args.channels_last:
-            model.to(memory_format=torch.channels_last)
-        x = _input(args.batch_size, name, args.device, args.channels_last)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        with torch.no_grad(), autocast(args.device, precision):
-            model(x)
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    command = _probe_command(name, variant, precision, args)
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    if proc.returncode != 0:
-        return None
-    return float(proc.stdout.strip().splitlines()[-1])
-
-
-def _rss_kib(field: str) -> int:
-    """A field of /proc/self/status in KiB (``VmRSS``, ``VmHWM``). Raises OSError if it is missing."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise OSError(f"no {field} in /proc/self/status")
-
-
-def _one_variant(name: str, variant: str) -> nn.Module:
-    """One of the ``EAGER`` variants in eval mode at random init: what its memory depends on (shapes, not
-    weight values), without building the others.
-
-    Raises:
-        KeyError: a variant other than ours, deploy or peer.
-    """
-    from ..deploy import optimize_for_inference
-    from ..factory import create_model
-    from ..registry import get_record
-    from ..weights.sources import build_peer
-
-    if variant not in EAGER:
-        raise KeyError(f"no memory probe for variant {variant!r}; probed: {', '.join(EAGER)}")
-    if variant == "peer":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return build_peer(get_record(name).peers[0], aux=False).eval()
-    ours = create_model(name).eval()
-    return optimize_for_inference(ours, "torch") if variant == "deploy" else ours
-
-
-def memory_probe(name: str, variant: str, args: argparse.Namespace) -> float:
-    """In the child process (``python -m inception_zoo.bench --memory-probe MODEL VARIANT``): build one
-    variant on CPU, reset the peak-RSS mark, run one eval forward at batch N; returns the growth of the
-    resident set in MB (MiB). Linux only (/proc/self/clear_refs and VmHWM).
-
-    Raises:
-        OSError: no /proc (not Linux).
-        KeyError: a variant other than ours, deploy or peer.
-    """
-    model = _one_variant(name, variant)
-    if args.channels_last:
-        model.to(memory_format=torch.channels_last)
-    x = _input(args.batch_size, name, "cpu", args.channels_last)
-    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-    base = _rss_kib("VmRSS")
-    with torch.no_grad(), autocast("cpu", args.dtype_now):
-        model(x)
-    return (_rss_kib("VmHWM") - base) / 1024
-
-
 def _first_calls(models: dict[str, nn.Module], x1: torch.Tensor, xn: torch.Tensor,
                  reference: torch.Tensor) -> tuple[dict[str, float], dict[str, float]]:
     """Each variant's first forward at batch 1 and at batch N (where torch.compile compiles): their
@@ -381,8 +289,8 @@ def bench_model(name: str, args: argparse.Namespace, progress) -> dict:
     dtype = args.dtype_now
     eager, setup = build_variants(name, args, dtype)
     macs = count_macs(create_model(name))
-    x1 = _input(1, name, args.device, args.channels_last)
-    xn = _input(args.batch_size, name, args.device, args.channels_last)
+    x1 = images(1, name, args.device, args.channels_last)
+    xn = images(args.batch_size, name, args.device, args.channels_last)
     with torch.no_grad():
         reference = eager["ours"](xn).float()
     models = {k: compiled(m) if args.compile and k in EAGER else m for k, m in eager.items()}
@@ -396,7 +304,7 @@ def bench_model(name: str, args: argparse.Namespace, progress) -> dict:
                       "precision": _precision(v, dtype), "max_deviation": deviation[v],
                       "setup_s": setup[v] + first[v], "peak_memory_mb": None}
     for v in _probed(args, dtype):
-        results[v]["peak_memory_mb"] = _peak_memory_mb(name, v, results[v]["precision"], args)
+        results[v]["peak_memory_mb"] = peak_memory_mb(name, v, results[v]["precision"], args)
         progress.update(1)
     for key, field in (("throughput", "conv_only_ms"), ("latency", "conv_only_b1_ms")):
         results["deploy"][field] = statistics.median(conv_only[key]) * 1000 if conv_only[key] else None
