@@ -352,7 +352,8 @@ def digits_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("torchao", marks=pytest.mark.heavy)])
+@pytest.mark.heavy
+@pytest.mark.parametrize("backend", ["onnxruntime", "torchao"])
 def test_trained_digits_lose_at_most_one_point(digits_run, backend):
     """The default training run's model, quantized with 100 calibration images from the training split,
     loses at most 1.0 point of validation top-1 (measured: none, either backend)."""
@@ -372,7 +373,8 @@ def test_trained_digits_lose_at_most_one_point(digits_run, backend):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["onnxruntime", pytest.param("torchao", marks=pytest.mark.heavy)])
+@pytest.mark.heavy
+@pytest.mark.parametrize("backend", ["onnxruntime", "torchao"])
 def test_imagenet_layout_keeps_the_top1_of_real_photos(backend, tmp_path):
     """Inception v3 from a converted timm checkpoint (timm's random initialization, non-trivial BatchNorm
     statistics), calibrated on 32 random crops of the photographs: its int8 logits keep the float32 top-1
