@@ -173,6 +173,16 @@ def test_digits_reach_95_percent(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1] == (
         f"final: val top-1 {final['val_top1']:.4f}, top-5 {final['val_top5']:.4f}"
     )
+    # the checkpoint says how its inputs were made: 1×8×8, normalized by the training digits' mean and std
+    from inception_zoo import create_model
+    from inception_zoo.train.data import DIGITS_SIZE, digits_split
+
+    x_train = digits_split(size=DIGITS_SIZE)[0]
+    cfg = create_model("inception_v1_cifar", in_chans=1, num_classes=10,
+                       pretrained=tmp_path / "last.safetensors").default_cfg
+    assert cfg["input_size"] == (1, DIGITS_SIZE, DIGITS_SIZE)
+    assert cfg["mean"] == pytest.approx((float(x_train.mean()),))
+    assert cfg["std"] == pytest.approx((float(x_train.std()),))
 
 
 def test_paper_recipe_and_aux_heads_come_from_the_records(monkeypatch):

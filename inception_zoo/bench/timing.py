@@ -190,8 +190,8 @@ def time_eval(
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, int]]:
     """Warm-up, then ``args.repeats`` rounds of batch-1 and batch-N samples of every variant in ``models``
     (``x1``, ``xn``: the inputs; ``models["ours"]`` must exist, its speed sets the forwards per sample), the
-    order rotated each round, plus deploy mode's conv-only time at both batches in the same rounds (none
-    where ``models["deploy"]`` is compiled or missing).
+    order rotated each round, each sample after one untimed forward of its own, plus deploy mode's conv-only
+    time at both batches in the same rounds (none where ``models["deploy"]`` is compiled or missing).
 
     Returns:
         seconds per forward: variant -> {"latency", "throughput"} -> one per round; conv-only seconds:
@@ -220,6 +220,10 @@ def time_eval(
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
             for key, x in inputs.items():
+                # one untimed call first: what the previous variant left running (ONNX Runtime's
+                # intra-op threads spin on the cores for a while after a run) or evicted from the
+                # caches must not land in this variant's sample
+                models[v](x)
                 times[v][key].append(_time(partial(models[v], x), iters[key], device))
         for key in inputs:  # in the same round as the others, so that drift of the machine cancels here too
             if calls[key]:

@@ -52,11 +52,16 @@ def digits_split(
 
 
 class _TensorData:
-    """In-memory images (N, C, H, W) and labels (N,), normalized once by a scalar mean and std."""
+    """In-memory images (N, C, H, W) and labels (N,), normalized once by a scalar mean and std.
+    ``input_cfg``: that preprocessing as ``default_cfg`` entries (input size, per-channel mean and std), for
+    the trained model's checkpoint to carry."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: float, std: float) -> None:
         self.x, self.y = (x - mean) / std, y
         self.skipped = 0
+        chans = x.shape[1]
+        self.input_cfg = {"input_size": tuple(x.shape[1:]), "mean": (mean,) * chans, "std": (std,) * chans,
+                          "crop_pct": 1.0}
 
     def __len__(self) -> int:
         return len(self.y)

@@ -120,6 +120,8 @@ def _setup(args: argparse.Namespace, d: _Dist) -> _Run:
 
     torch.manual_seed(args.seed)
     model = create_model(name, in_chans=in_chans, num_classes=num_classes, aux_logits=aux).to(args.device)
+    if hasattr(train_data, "input_cfg"):  # the digits: their size and normalization go into the checkpoints
+        model.set_input_cfg(**train_data.input_cfg)
     if args.channels_last:
         model.to(memory_format=torch.channels_last)
     steps_per_epoch = len(_epoch_batches(len(train_data), args.batch_size, 0, 0, d.rank, d.world, True))
