@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -51,8 +52,6 @@ def _matching(pattern: str, command: str) -> list[str]:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .weights import CheckpointError, convert_checkpoint
 
     folder = Path(args.dst).resolve().parent
@@ -150,33 +149,51 @@ def _checkpoint_model(name: str, checkpoint: str):
     return converted(name, state)
 
 
-def _quantize(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _unwritable(path: Path) -> str:
+    """Why a file cannot be written at ``path`` ("" if it can): a folder there, a missing folder, no
+    permission or a file system that refuses new files (tried: a file made there is removed again)."""
+    if path.is_dir():
+        return "is a folder"
+    if not path.parent.is_dir():
+        return f"folder {path.parent} does not exist"
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        return f"cannot be written ({e.strerror or e})"
+    if not existed:
+        path.unlink(missing_ok=True)
+    return ""
 
-    from .deploy.quantize import _SUFFIX, calibration_images, quantize, save_quantized
+
+def _quantize(args: argparse.Namespace) -> int:
+    from .deploy.int8_files import SUFFIX, calibration_images, save_quantized
+    from .deploy.quantize import quantize
+    from .registry import error_message
     from .weights import CheckpointError
 
     def fail(message: str) -> int:
         print(f"inception-zoo quantize: {message}", file=sys.stderr)
         return 1
 
-    out, suffix = Path(args.out), _SUFFIX[args.backend]
+    out, suffix = Path(args.out), SUFFIX[args.backend]
     if out.suffix != suffix:
         return fail(f"--out: --backend {args.backend} writes {suffix} files; got {args.out!r}")
-    folder = out.resolve().parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):  # before the slow part, not after
-        return fail(f"--out {args.out}: folder {folder} does not exist or is not writable")
     if args.batch_size < 1:
         return fail(f"--batch-size must be at least 1, got {args.batch_size}")
+    problem = _unwritable(out)  # before the slow part, not after
+    if problem:
+        return fail(f"--out {args.out}: {problem}")
     try:
         model = _checkpoint_model(args.model, args.checkpoint).eval()
         images = calibration_images(args.calib, model, limit=args.num_calib)
         print(f"quantizing {model.name} ({args.backend}) on {len(images)} calibration images from "
               f"{args.calib} at {images.shape[2]}x{images.shape[3]} ...", flush=True)
         qmodel = quantize(model, images, args.backend, batch_size=args.batch_size)
-    except (CheckpointError, KeyError, ValueError, ImportError) as e:
-        return fail(str(e).strip("'\""))
-    save_quantized(qmodel, out)
+        save_quantized(qmodel, out)
+    except (CheckpointError, KeyError, ValueError, ImportError, OSError) as e:
+        return fail(error_message(e))
     print(f"wrote {args.out}: {model.name} int8 ({args.backend}, per-channel weights, reduce_range="
           f"{qmodel.quantization['reduce_range']}), {out.stat().st_size / 2**20:.1f} MiB; "
           "load it with inception_zoo.deploy.load_quantized")

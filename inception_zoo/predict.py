@@ -32,6 +32,7 @@ def predict(images: Sequence[str | os.PathLike], model: str = "inception_v3.tv_i
     from PIL import Image, UnidentifiedImageError
 
     from .factory import create_model
+    from .registry import error_message
     from .weights import CheckpointError
 
     if not isinstance(top, int) or not 1 <= top <= 1000:
@@ -39,7 +40,7 @@ def predict(images: Sequence[str | os.PathLike], model: str = "inception_v3.tv_i
     try:
         net = create_model(model, pretrained=True).eval()
     except (KeyError, ValueError, CheckpointError) as e:
-        raise PredictError(str(e).strip("'\"")) from None
+        raise PredictError(error_message(e)) from None
     if net.num_classes != 1000:
         raise PredictError(f"{model}'s weights have {net.num_classes} classes, not ImageNet-1k's 1000")
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=net))

@@ -39,6 +39,14 @@ class UnknownModelError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def error_message(error: BaseException) -> str:
+    """The text of ``error`` for a one-line message: a plain :class:`KeyError`'s message without the quotes
+    its ``str()`` adds, any other error's ``str()`` unchanged."""
+    if type(error) is KeyError and len(error.args) == 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
 def register_model(record: ModelRecord) -> ModelRecord:
     """Register a model's record, and its aliases; returns the record. The record checked its own fields
     when it was made; its ``params`` are asserted against a build by the tests of the shipped models

@@ -181,6 +181,8 @@ def test_wrong_dtype_input(built):
         model(torch.randn(1, 3, 64, 64, dtype=torch.float64))
     with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts inside the convolutions
         assert model(torch.randn(1, 3, 64, 64)).dtype == torch.bfloat16
+        with pytest.raises(ValueError, match="has torch.float32 weights and got a torch.float64 input"):
+            model(torch.randn(1, 3, 64, 64, dtype=torch.float64))  # which autocast leaves as it is
 
 
 def test_batch_of_one_in_train_mode():

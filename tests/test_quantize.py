@@ -9,6 +9,7 @@ keeps the float32 top-1 on at least 95% of a fixed batch of real photographs; to
 """
 
 import copy
+import importlib.util
 import functools
 import json
 import pickle
@@ -148,6 +149,21 @@ def test_a_calibration_batch_the_model_refuses_gives_its_error(tiny):
     assert _error(lambda x: quantize(tiny, x), [double]) == f"calibration batch 0: {_error(tiny, double)}"
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_refuses_non_finite_calibration_images_and_weights(tiny, value):
+    """One NaN pixel would calibrate ranges no later input can use (ONNX Runtime then refuses every call);
+    NaN weights would stop its quantizer with an AssertionError."""
+    x = torch.randn(4, 3, 32, 32)
+    x[3, 0, 0, 0] = value
+    with pytest.raises(ValueError, match="calibration batch 1 holds NaN or infinite values"):
+        quantize(tiny, x, batch_size=2)
+    broken = copy.deepcopy(tiny)
+    with torch.no_grad():
+        broken.head.fc.weight[0, 0] = value
+    with pytest.raises(ValueError, match=r"inception_v1_cifar's head.fc.weight holds NaN or infinite values"):
+        quantize(broken, torch.randn(2, 3, 32, 32))
+
+
 def test_refuses_unknown_backend_method_and_threads_for_torchao(tiny):
     x = torch.randn(2, 3, 32, 32)
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'; expected one of onnxruntime, torchao"):
@@ -218,6 +234,19 @@ def test_save_load_refusals(tiny, int8, tmp_path):
         load_quantized(tmp_path / "int8.safetensors")
     with pytest.raises(FileNotFoundError, match="no quantized model at"):
         load_quantized(tmp_path / "missing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07not protobuf at all" * 10)
+    with pytest.raises(ValueError, match="is corrupt or was not written by save_quantized"):
+        load_quantized(garbage)
+    saved = save_quantized(int8, tmp_path / "int8.onnx").read_bytes()
+    (tmp_path / "int8.pt2").write_bytes(saved)  # an .onnx renamed: not an archive
+    with pytest.raises(ValueError, match="runs on torch's threads"):
+        load_quantized(tmp_path / "int8.pt2", threads=2)
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        load_quantized(tmp_path / "int8.onnx", threads=0)
+    if importlib.util.find_spec("torchao"):
+        with pytest.raises(ValueError, match="is corrupt or was not written by save_quantized"):
+            load_quantized(tmp_path / "int8.pt2")
 
 
 # --- the command line --------------------------------------------------------------------------------------
@@ -270,8 +299,8 @@ def test_calibration_images_spread_over_the_folder_and_grey_for_one_channel(tmp_
     assert torch.allclose(calibration_images(calib / "b", model, limit=1), x[2:3])
 
 
-@pytest.mark.parametrize("case", ["no folder", "no images", "out folder", "out suffix", "model", "checkpoint",
-                                  "num-calib"])
+@pytest.mark.parametrize("case", ["no folder", "no images", "out folder", "out is a folder", "out suffix",
+                                  "model", "checkpoint", "num-calib", "bad image"])
 def test_cli_errors_are_one_line(case, small, tmp_path, capsys):
     checkpoint = save_weights(small, tmp_path / "small.safetensors")
     calib = _image_folder(tmp_path / "calib", per_class=1)
@@ -282,13 +311,19 @@ def test_cli_errors_are_one_line(case, small, tmp_path, capsys):
     change, expected = {
         "no folder": ({"--calib": str(tmp_path / "nowhere")}, "does not exist or is not a folder"),
         "no images": ({"--calib": str(tmp_path / "empty")}, "no images under"),
-        "out folder": ({"--out": str(tmp_path / "missing" / "q.onnx")}, "does not exist or is not writable"),
+        "out folder": ({"--out": str(tmp_path / "missing" / "q.onnx")}, "missing does not exist"),
+        "out is a folder": ({"--out": str(tmp_path / "dir.onnx")}, "dir.onnx: is a folder"),
         "out suffix": ({"--out": str(tmp_path / "q.pt2")}, "--backend onnxruntime writes .onnx files"),
         "model": ({"--model": "inception_v9"}, "unknown model 'inception_v9'"),
         "checkpoint": ({"--checkpoint": str(tmp_path / "none.safetensors")}, "does not exist or is not a file"),
         "num-calib": ({"--num-calib": "0"}, "must be a positive integer, got 0"),
+        # the reader's message whole, quotes included
+        "bad image": ({}, f"cannot identify image file '{calib / 'a' / 'broken.jpg'}'\n"),
     }[case]
     args.update(change)
+    (tmp_path / "dir.onnx").mkdir()
+    if case == "bad image":
+        (calib / "a" / "broken.jpg").write_bytes(b"not a jpeg")
     assert main(["quantize", *[item for pair in args.items() for item in pair]]) == 1
     err = capsys.readouterr().err
     assert err.startswith("inception-zoo quantize: ") and expected in err, err

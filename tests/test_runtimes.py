@@ -29,12 +29,12 @@ def _needs(backend):
 
 
 def _graph(name):
-    """(realistic model, its deploy form's ONNX bytes): one export per model shared by both runtimes."""
+    """(realistic model, its ONNX bytes as optimize_for_inference exports them for a runtime): one export
+    per model shared by both runtimes."""
     if name not in _GRAPHS:
         torch.manual_seed(0)
         model = realistic(create_model(name))
-        deployed = optimize_for_inference(model, "torch")
-        _GRAPHS[name] = model, to_onnx(deployed, model.default_cfg["input_size"])
+        _GRAPHS[name] = model, to_onnx(model, model.default_cfg["input_size"])
     return _GRAPHS[name]
 
 
@@ -112,9 +112,13 @@ def test_limits_are_stated_errors(backend):
         runtime(x)
     with pytest.raises(RuntimeError, match="cannot be trained"):
         runtime.train()
-    with pytest.raises(ValueError, match="float32"):
+    with pytest.raises(ValueError, match="cannot be converted to torch.float16"):
         runtime.half()
+    with pytest.raises(ValueError, match="cannot be moved to meta"):
+        runtime.to("meta")
     assert runtime.eval() is runtime and runtime.to("cpu") is runtime and runtime.state_dict() == {}
+    empty = runtime(torch.randn(0, 3, 64, 64))  # an empty batch, as the eager model takes it
+    assert empty.shape == (0, 1000) and empty.dtype == torch.float32
 
 
 @pytest.mark.parametrize("backend", RUNTIMES)
@@ -196,6 +200,7 @@ def test_auto_returns_the_backend_measured_fastest(monkeypatch):
     assert chosen.backend == expected and min(chosen.backend_times_ms, key=chosen.backend_times_ms.get) == expected
     again = optimize_for_inference(model, batch_size=4)  # remembered: built once, not measured again
     assert type(again) is type(chosen) and len(measured) == 1
+    assert again.backend_times_ms == chosen.backend_times_ms
     optimize_for_inference(model, batch_size=1)  # another batch size is measured anew
     assert len(measured) == 2
 
@@ -220,6 +225,39 @@ def test_bad_backend_and_batch_size_and_missing_runtime(monkeypatch):
     assert "openvino" not in available_backends()
     with pytest.raises(ImportError, match=r"pip install \"inception_zoo\[deploy\]\""):
         optimize_for_inference(model, "openvino")
+
+
+def test_auto_skips_a_backend_that_fails_and_half_models_stay_in_torch(monkeypatch):
+    """A runtime that looks installed but fails to import or build is skipped with a warning; a float16
+    model has the torch backend only (nothing to time), and a runtime asked for by name says float32."""
+    deploy_model._CHOICES.clear()
+    real = deploy_model.runtime_model
+
+    def broken(model, backend, **kw):
+        if backend == "openvino":
+            raise ImportError("libopenvino.so: cannot open shared object file")
+        return real(model, backend, **kw)
+
+    monkeypatch.setattr(deploy_model, "runtime_model", broken)
+    monkeypatch.setattr(deploy_model, "time_backends", lambda models, x: {b: float(len(b)) for b in models})
+    monkeypatch.setattr(deploy_model, "available_backends", lambda: ["torch", "onnxruntime", "openvino"])
+    model = create_model("inception_v1_cifar").eval()
+    with pytest.warns(RuntimeWarning, match="'openvino' skipped.*libopenvino"):
+        chosen = optimize_for_inference(model)
+    assert set(chosen.backend_times_ms) == {"torch", "onnxruntime"} and chosen.backend == "torch"
+    half = create_model("inception_v1_cifar").eval().half()
+    assert type(optimize_for_inference(half)) is DeployedInceptionNet
+    with pytest.raises(ValueError, match=r"torch.float16 on cpu weights; backend='onnxruntime' runs float32"):
+        optimize_for_inference(half, "onnxruntime")
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
+def test_threads_must_be_a_positive_integer(threads):
+    model = create_model("inception_v1_cifar").eval()
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        optimize_for_inference(model, "onnxruntime", threads=threads)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        optimize_for_inference(model, batch_size=True)
 
 
 def test_runtime_model_is_a_runtime_model():

@@ -5,7 +5,7 @@ pytorchcv), eager, in the same runtimes and compiled.
 one process, the same architecture with the same weights on the same machine, as these variants:
 
 * *ours* (eager) and *deploy*: ``optimize_for_inference(model, backend)`` with backend ``torch`` and, as
-  ``--peers`` selects, ``onnxruntime`` and ``openvino`` (the deploy graph exported to ONNX);
+  ``--peers`` selects, ``onnxruntime`` and ``openvino`` (ours exported to ONNX);
 * the *peer* (the record's first: torchvision, timm or pytorchcv) eager, and as runtime peers: its
   exported ONNX in ONNX Runtime (CPUExecutionProvider, ORT_ENABLE_ALL) and in OpenVINO (CPU, float32),
   both at torch's thread count, and ``torch.compile`` of it (inductor, freezing, static shapes). By default

@@ -67,7 +67,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
              "our fp32 paths); several run one after the other (default: fp32 on cpu, fp16 on cuda)")
     add("--peers", nargs="*", choices=[*PEER_CHOICES, "none"], default=None, metavar="PEER",
         help=f"runtime peers, any of {', '.join(PEER_CHOICES)}: the peer in ONNX Runtime / OpenVINO (which "
-             "also run our deploy graph), and torch.compile-d with inductor and freezing (compiling takes "
+             "also run ours), and torch.compile-d with inductor and freezing (compiling takes "
              "about 1.5-2 min per model and dtype on 2 cores). Default: every installed runtime (CPU) and "
              "compile; 'none' or no value: only the eager rows")
     add("--compile", action="store_true",

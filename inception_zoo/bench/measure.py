@@ -36,7 +36,7 @@ __all__ = ["CALIBRATION_IMAGES", "EAGER", "OUR_PATHS", "PEER_CHOICES", "VARIANTS
 RUNTIMES = ("onnxruntime", "openvino")  # the deploy backends besides torch, and the peer in them
 PEER_CHOICES = (*RUNTIMES, "compile")  # --peers: the peer in each runtime, and torch.compile of it
 # Every variant a model can have, in the report's order. "ours": our model, eager; "deploy":
-# optimize_for_inference(ours, "torch"); "deploy_<runtime>": the same deploy graph in that runtime;
+# optimize_for_inference(ours, "torch"); "deploy_<runtime>": optimize_for_inference(ours, runtime);
 # "int8_onnxruntime": ours quantized (int8 run only); "peer": the record's first peer, eager;
 # "peer_<runtime>": the peer exported to that runtime; "peer_compile": torch.compile of the peer.
 VARIANTS = ("ours", "deploy", *(f"deploy_{b}" for b in RUNTIMES), "int8_onnxruntime", "peer",
@@ -156,8 +156,8 @@ def build_variants(
     (the deploy rewrite, ONNX export and runtime compilation, quantization; 0 for ours and the peer;
     torch.compile compiles later, at the first forwards).
 
-    * every run: ours, deploy, and the deploy graph in the runtimes ``--peers`` selects (fp32 and int8
-      runs only: the runtimes compute in float32);
+    * every run: ours, deploy, and ours deployed in the runtimes ``--peers`` selects (fp32 and int8 runs
+      only: the runtimes compute in float32);
     * int8 run: ``int8_onnxruntime``, ours quantized; no peer (our float32 paths are the comparison);
     * other runs: the peer, the peer in the selected runtimes (fp32 run only), and ``peer_compile`` if
       ``compile`` is selected and ``--compile`` does not already compile the peer row.
@@ -182,7 +182,7 @@ def build_variants(
     size = get_record(name).input_size
     for b in runtimes:
         key = f"deploy_{b}"
-        models[key], setup[key] = _timed(partial(runtime_model, models["deploy"], b, threads=threads))
+        models[key], setup[key] = _timed(partial(optimize_for_inference, ours, b, threads=threads))
         if dtype == "fp32":
             key = f"peer_{b}"
             build = partial(runtime_model, peer, b, threads=threads, input_size=size)

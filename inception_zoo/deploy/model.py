@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import statistics
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -14,7 +15,7 @@ from ..models import FeatureExtractor, InceptionNet
 from ..models.base import check_input
 from .convs import FusedResidual, deploy_conv, fold_batchnorm
 from .merge import MergedInceptionModule
-from .runtimes import BACKENDS, available_backends, runtime_model
+from .runtimes import BACKENDS, available_backends, check_threads, runtime_model
 
 __all__ = ["DeployedInceptionNet", "optimize_for_inference", "time_backends"]
 
@@ -125,28 +126,28 @@ def optimize_for_inference(
     """An equivalent eval-only copy of ``model`` for deployment, in the fastest backend this machine has;
     the model itself is not changed.
 
-    The deploy form, common to every backend:
-
-    1. BatchNorm folded into the convolution before it; residual scales folded into the up-projections.
-    2. The parallel 1×1 convolutions of each Inception module merged into one (the pool branch's
-       projection moved before its pool, which then pools fewer channels).
-    3. Auxiliary heads dropped.
-
     Backends:
 
-    * ``"torch"``: a :class:`DeployedInceptionNet`, plain PyTorch modules: each convolution fused with its
+    * ``"torch"``: a :class:`DeployedInceptionNet`, plain PyTorch modules in deploy form: BatchNorm folded
+      into the convolution before it and residual scales into the up-projections; the parallel 1×1
+      convolutions of each Inception module merged into one (the pool branch's projection moved before its
+      pool, which then pools fewer channels); auxiliary heads dropped; each convolution fused with its
       ReLU (and residual sum) into one oneDNN call on CPU, float32 or bfloat16 under CPU autocast,
-      channels_last. It sees later weight changes, serves many threads, runs on any device and in
-      ``torch.compile``/``torch.export``, and keeps ``forward_features``.
-    * ``"onnxruntime"`` / ``"openvino"``: the deploy form exported to ONNX and run by that runtime on CPU
-      (a :class:`~inception_zoo.deploy.runtimes.RuntimeModel`: torch tensors in and out, any batch and
-      size, float32; no autograd, a snapshot of the weights, logits only). Needs the package
-      (``pip install "inception_zoo[deploy]"``).
-    * ``"auto"`` (default): every installed backend is built and timed on this machine at ``batch_size``
-      images of the model's default input size (alternating, a few forwards each, medians), and the fastest
-      is returned; the times are in its ``backend_times_ms``. The choice is remembered for the process
-      (per model, input size, batch size, threads). Takes seconds (the export and the timing); pass a
-      backend to skip it.
+      channels_last. It sees later weight changes, serves many threads, runs on any device, in any dtype
+      and in ``torch.compile``/``torch.export``, and keeps ``forward_features``.
+    * ``"onnxruntime"`` / ``"openvino"``: the eval-mode model exported to ONNX (auxiliary heads unused) and
+      run by that runtime on CPU in float32 (a :class:`~inception_zoo.deploy.runtimes.RuntimeModel`: torch
+      tensors in and out, any batch and size; no autograd, a snapshot of the weights, logits only). Both
+      runtimes fold BatchNorm and fuse activations themselves; the merged 1×1 convolutions of the deploy
+      form are left out of their graph, as ONNX Runtime measured slower with them (the ``Split`` they need
+      breaks its blocked layout: Inception v3, batch 8, 2 threads: 816 against 729 ms). Needs the package
+      (``pip install "inception_zoo[deploy]"``) and float32 weights on the CPU.
+    * ``"auto"`` (default): every installed backend that can run the model (the runtimes only for float32
+      CPU weights) is built and timed on this machine at ``batch_size`` images of the model's default input
+      size (alternating, a few forwards each, medians), and the fastest is returned; the times are in its
+      ``backend_times_ms``. The choice is remembered for the process (per model, input size, batch size,
+      threads), with its times. A runtime installed but failing to import or build is skipped with a
+      warning. Takes seconds (the export and the timing); pass a backend to skip it.
 
     ``threads``: the runtime backends' intra-op threads (default ``torch.get_num_threads()``; the torch
     backend uses torch's). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
@@ -155,7 +156,8 @@ def optimize_for_inference(
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier (a ``features_only`` extractor included:
             deploy the classifier and call its ``forward_features``).
-        ValueError: an unknown ``backend``, or ``batch_size`` < 1.
+        ValueError: an unknown ``backend``; ``batch_size`` or ``threads`` not a positive integer; a runtime
+            backend asked for by name with a model not float32 on the CPU.
         ImportError: a runtime backend asked for by name is not installed.
     """
     if isinstance(model, FeatureExtractor):
@@ -165,32 +167,56 @@ def optimize_for_inference(
         raise TypeError(f"optimize_for_inference expects an inception_zoo model, got {type(model).__name__}")
     if backend != "auto" and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {', '.join(BACKENDS)}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    deployed = DeployedInceptionNet(model)
+    threads = check_threads(threads)
     if backend == "torch":
-        return deployed
+        return DeployedInceptionNet(model)
     if backend != "auto":
-        return runtime_model(deployed, backend, threads=threads)
-    return _fastest(deployed, batch_size, threads)
+        return runtime_model(model, backend, threads=threads)
+    return _fastest(model, batch_size, threads)
 
 
-_CHOICES: dict[tuple, str] = {}  # (name, input size, batch, threads, candidates) -> the backend measured fastest
+# (name, input size, batch, threads, candidates) -> (the backend measured fastest, every backend's median ms)
+_CHOICES: dict[tuple, tuple[str, dict[str, float]]] = {}
 
 
-def _fastest(deployed: DeployedInceptionNet, batch_size: int, threads: int | None) -> nn.Module:
-    """The fastest installed backend for ``deployed`` at ``batch_size`` (see :func:`optimize_for_inference`)."""
-    candidates = tuple(available_backends())
-    size = tuple(deployed.default_cfg["input_size"])
-    key = (deployed.name, size, batch_size, threads or torch.get_num_threads(), candidates)
+def _build(model: InceptionNet, backend: str, threads: int) -> nn.Module | None:
+    """``model`` in ``backend`` for :func:`_fastest`; None, with a warning, where a runtime that looked
+    installed fails to import or to build."""
+    if backend == "torch":
+        return DeployedInceptionNet(model)
+    try:
+        return runtime_model(model, backend, threads=threads)
+    except Exception as e:  # a broken install or a runtime's own failure: the other backends still serve
+        warnings.warn(f"optimize_for_inference: backend {backend!r} skipped, it failed: "
+                      f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
+        return None
+
+
+def _fastest(model: InceptionNet, batch_size: int, threads: int) -> nn.Module:
+    """The fastest backend for ``model`` at ``batch_size`` (see :func:`optimize_for_inference`)."""
+    probe = model._dtype_probe
+    runtimes_can = probe.dtype == torch.float32 and probe.device.type == "cpu"
+    candidates = tuple(b for b in available_backends() if b == "torch" or runtimes_can)
+    size = tuple(model.default_cfg["input_size"])
+    key = (model.name, size, batch_size, threads, candidates)
     if key in _CHOICES:
-        choice = _CHOICES[key]
-        return deployed if choice == "torch" else runtime_model(deployed, choice, threads=threads)
-    built = {b: deployed if b == "torch" else runtime_model(deployed, b, threads=threads) for b in candidates}
-    times = time_backends(built, torch.randn(batch_size, *size))
-    choice = _CHOICES[key] = min(times, key=times.get)
+        choice, times = _CHOICES[key]
+        chosen = _build(model, choice, threads)
+        if chosen is not None:
+            chosen.backend_times_ms = dict(times)
+            return chosen
+    built = {b: m for b in candidates if (m := _build(model, b, threads)) is not None}
+    if len(built) == 1:  # nothing to compare with (the torch backend alone, e.g. a half model)
+        choice, times = "torch", {}
+    else:
+        x = torch.randn(batch_size, *size, dtype=probe.dtype, device=probe.device)
+        times = time_backends(built, x)
+        choice = min(times, key=times.get)
+    _CHOICES[key] = (choice, times)
     best = built[choice]
-    best.backend_times_ms = times
+    best.backend_times_ms = dict(times)
     return best
 
 

@@ -1,9 +1,7 @@
 """int8 post-training static quantization (:func:`quantize`) by a maintained path: ONNX Runtime's QDQ static
 quantization of the deploy graph (:class:`QuantizedOnnxModel`), or torchao's PT2E flow with its
 ``X86InductorQuantizer`` compiled by Inductor (:class:`TorchAOModel`); not the deprecated eager
-``torch.ao.quantization``. :func:`save_quantized` / :func:`load_quantized` write and read them (``.onnx`` /
-``.pt2``, with the model's name, input checks and ``default_cfg``); :func:`calibration_images` reads a
-folder of images (``inception-zoo quantize --calib DIR``).
+``torch.ao.quantization``. Saving, loading and reading calibration images: :mod:`.int8_files`.
 """
 
 from __future__ import annotations
@@ -27,18 +25,16 @@ from torch import nn
 
 from ..models import FeatureExtractor, InceptionNet
 from .model import DeployedInceptionNet
-from .runtimes import OnnxRuntimeModel, RuntimeModel, _require, to_onnx
+from .runtimes import OnnxRuntimeModel, RuntimeModel, _require, check_threads, to_onnx
 
-__all__ = ["QUANT_BACKENDS", "QuantizedOnnxModel", "TorchAOModel", "calibration_images", "load_quantized",
-           "quantize", "save_quantized"]
+__all__ = ["QUANT_BACKENDS", "QuantizedOnnxModel", "TorchAOModel", "quantize"]
 
 QUANT_BACKENDS = ("onnxruntime", "torchao")
 # calibration methods, default first: ONNX Runtime's CalibrationMethod members (not Distribution, meant for
 # float8: 10% top-1 left on the digits model); torchao's MinMaxObserver or (its x86 default) HistogramObserver
 _ORT_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 _TORCHAO_METHODS = ("minmax", "histogram")
-_METADATA_KEY, _PT2_EXTRA = "inception_zoo", "inception_zoo.json"  # where the saved files keep the description
-_SUFFIX = {"onnxruntime": ".onnx", "torchao": ".pt2"}
+_METADATA_KEY = "inception_zoo"  # the metadata_props entry of the int8 ONNX graph that holds its description
 
 
 @functools.cache
@@ -157,6 +153,11 @@ def _check_model(model: nn.Module) -> None:
     if probe.dtype != torch.float32 or probe.device.type != "cpu":
         raise ValueError(f"quantize: {model.name} has {probe.dtype} weights on {probe.device}; quantize "
                          "starts from float32 on the CPU (model.float().cpu())")
+    broken = next((k for k, t in model.state_dict().items() if t.is_floating_point() and not t.isfinite().all()),
+                  None)
+    if broken is not None:
+        raise ValueError(f"quantize: {model.name}'s {broken} holds NaN or infinite values; int8 ranges cannot "
+                         "be calibrated on them (check the checkpoint)")
 
 
 def _calibration_batches(model: InceptionNet, data, batch_size: int) -> list[torch.Tensor]:
@@ -177,6 +178,9 @@ def _calibration_batches(model: InceptionNet, data, batch_size: int) -> list[tor
             model._check_input(item)
         except ValueError as e:
             raise ValueError(f"calibration batch {i}: {e}") from None
+        if not item.isfinite().all():
+            raise ValueError(f"calibration batch {i} holds NaN or infinite values; calibrate on images "
+                             "preprocessed as the model expects")
         if len(item):
             batches.append(item.detach().cpu().contiguous())
     if not batches:
@@ -248,9 +252,11 @@ def quantize(model: nn.Module, calibration_data, backend: str = "onnxruntime", *
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier; ``calibration_data`` is not a tensor or
             an iterable.
-        ValueError: ``model`` in train mode (call ``.eval()``) or not float32 on the CPU; no calibration
-            images; a batch the model refuses (its message, prefixed with the batch index); several image
-            sizes (torchao, histograms); ``threads`` with torchao; an unknown backend or method.
+        ValueError: ``model`` in train mode (call ``.eval()``), not float32 on the CPU, or with NaN or
+            infinite weights; no calibration images; a batch the model refuses (its message, prefixed with
+            the batch index) or holding NaN or infinite values; activations overflowing float32; several
+            image sizes (torchao, histograms); ``threads`` with torchao, or not a positive integer; an
+            unknown backend or method.
         ImportError: the backend's package (``onnxruntime`` and ``onnx``, or ``torchao``) is missing.
     """
     _check_model(model)
@@ -264,6 +270,7 @@ def quantize(model: nn.Module, calibration_data, backend: str = "onnxruntime", *
     if backend == "torchao" and threads is not None:
         raise ValueError("quantize: the torchao module runs on torch's threads; use torch.set_num_threads "
                          "instead of threads=")
+    threads = None if threads is None else check_threads(threads)  # before the calibration, not after
     batches = _calibration_batches(model, calibration_data, batch_size)
     quantization = {"backend": backend, "reduce_range": not _has_vnni() if reduce_range is None else bool(reduce_range),
                     "calibration_method": method, "calibration_images": sum(len(b) for b in batches)}
@@ -291,11 +298,15 @@ def _quantize_onnxruntime(model: InceptionNet, batches: list[torch.Tensor], quan
         fp32, prepared, int8 = (os.path.join(tmp, f) for f in ("fp32.onnx", "prepared.onnx", "int8.onnx"))
         Path(fp32).write_bytes(graph)
         ortq.quant_pre_process(fp32, prepared)
-        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print their progress
-            ortq.quantize_static(prepared, int8, reader, quant_format=ortq.QuantFormat.QDQ,
-                                 per_channel=True, reduce_range=quantization["reduce_range"],
-                                 activation_type=ortq.QuantType.QUInt8, weight_type=ortq.QuantType.QInt8,
-                                 calibrate_method=getattr(ortq.CalibrationMethod, _ORT_METHODS[method]))
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print their progress
+                ortq.quantize_static(prepared, int8, reader, quant_format=ortq.QuantFormat.QDQ,
+                                     per_channel=True, reduce_range=quantization["reduce_range"],
+                                     activation_type=ortq.QuantType.QUInt8, weight_type=ortq.QuantType.QInt8,
+                                     calibrate_method=getattr(ortq.CalibrationMethod, _ORT_METHODS[method]))
+        except AssertionError as e:  # ONNX Runtime asserts on the ranges it computed (e.g. "scale issue")
+            raise ValueError(f"quantize: {model.name}'s activations on the calibration images overflow float32 "
+                             f"(ONNX Runtime: {e or 'assertion failed'}); no int8 ranges can hold them") from None
         proto = onnx.load(int8)
     entry = proto.metadata_props.add()
     entry.key, entry.value = _METADATA_KEY, json.dumps(dict(meta, quantization=quantization), default=list)
@@ -331,89 +342,3 @@ def _quantize_torchao(model: InceptionNet, batches: list[torch.Tensor], quantiza
         program = torch.export.export(convert_pt2e(prepared), example, dynamic_shapes=dynamic)
     return TorchAOModel(program, input_hw=tuple(batches[0].shape[2:]), quantization=quantization,
                         **_description(model))
-
-
-def save_quantized(qmodel: RuntimeModel, path: str | os.PathLike) -> Path:
-    """Write a model from :func:`quantize` to ``path`` (returned) for :func:`load_quantized`: a
-    :class:`QuantizedOnnxModel` as its int8 ONNX graph (``.onnx``; any ONNX Runtime runs it; the model's
-    description as JSON in ``metadata_props["inception_zoo"]``), a :class:`TorchAOModel` as a
-    ``torch.export`` archive (``.pt2``; the description in its extra file ``inception_zoo.json``). Raises
-    TypeError for another model, ValueError for a path without the backend's suffix, OSError."""
-    if not isinstance(qmodel, (QuantizedOnnxModel, TorchAOModel)):
-        raise TypeError(f"save_quantized expects a model from quantize(), got {type(qmodel).__name__}")
-    path, suffix = Path(path), _SUFFIX[qmodel.backend]
-    if path.suffix != suffix:
-        raise ValueError(f"save_quantized: {qmodel.backend} int8 models are written as {suffix} files; "
-                         f"give a path ending in {suffix}, got {str(path)!r}")
-    if isinstance(qmodel, QuantizedOnnxModel):
-        path.write_bytes(qmodel.onnx)
-    else:
-        meta = dict(_description(qmodel), input_hw=qmodel.input_hw, quantization=qmodel.quantization)
-        torch.export.save(qmodel.program, path, extra_files={_PT2_EXTRA: json.dumps(meta, default=list)})
-    return path
-
-
-def load_quantized(path: str | os.PathLike, *, threads: int | None = None) -> RuntimeModel:
-    """The int8 model :func:`save_quantized` wrote at ``path``: a :class:`QuantizedOnnxModel` from
-    ``.onnx`` (``threads`` as in :func:`quantize`), a :class:`TorchAOModel` from ``.pt2`` (compiled again:
-    tens of seconds); its logits equal the saved model's (``torch.equal``, at the same thread count).
-    ``.onnx`` files are protobuf (nothing in them runs); ``.pt2`` archives are read by
-    ``torch.export.load``, which unpickles: load only ``.pt2`` files you trust. Raises FileNotFoundError,
-    ValueError (another suffix; a file :func:`save_quantized` did not write), ImportError (no backend)."""
-    path = Path(path)
-    if path.suffix not in _SUFFIX.values():
-        raise ValueError(f"load_quantized reads .onnx (onnxruntime) and .pt2 (torchao) files, got {str(path)!r}")
-    if not path.is_file():
-        raise FileNotFoundError(f"no quantized model at {str(path)!r}")
-    if path.suffix == ".onnx":
-        _require("onnxruntime")
-        import onnx
-
-        data = path.read_bytes()
-        text = {p.key: p.value for p in onnx.load_model_from_string(data).metadata_props}.get(_METADATA_KEY)
-    else:
-        _torchao()
-        extra = {_PT2_EXTRA: ""}
-        program, text = torch.export.load(path, extra_files=extra), extra[_PT2_EXTRA]
-    if not text:
-        raise ValueError(f"{str(path)!r} holds no inception_zoo description; it was not written by save_quantized")
-    meta = json.loads(text)  # JSON lists back to tuples
-    meta["default_cfg"] = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["default_cfg"].items()}
-    meta["min_size"] = tuple(meta["min_size"])
-    if path.suffix == ".onnx":
-        return QuantizedOnnxModel(data, threads=threads, **meta)
-    return TorchAOModel(program, input_hw=tuple(meta.pop("input_hw")), **meta)
-
-
-def calibration_images(folder: str | os.PathLike, model: nn.Module, *, limit: int = 100) -> torch.Tensor:
-    """Up to ``limit`` images found under ``folder`` (class folders too; jpg, png, bmp, ppm, pgm, tif, webp;
-    more are sampled evenly from the sorted list), read as RGB (grey for ``in_chans=1``) and put through the
-    model's evaluation transform (timm's ``create_transform(**resolve_data_config({}, model=model))``):
-    a float32 tensor (N, in_chans, H, W), H×W the ``default_cfg`` input size. Raises ValueError: no such
-    folder, no image in it, an unreadable image (named), ``limit`` < 1, ``in_chans`` neither 1 nor 3."""
-    import timm.data
-    from PIL import Image, UnidentifiedImageError
-
-    from ..train.data import _IMAGE_SUFFIXES
-
-    root, mode = Path(folder), {1: "L", 3: "RGB"}.get(model.in_chans)
-    if not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"the number of calibration images must be a positive integer, got {limit!r}")
-    if not root.is_dir():
-        raise ValueError(f"calibration folder {str(root)!r} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images under {str(root)!r} (looked for {' '.join(_IMAGE_SUFFIXES)})")
-    if mode is None:
-        raise ValueError(f"{model.name} takes {model.in_chans} channels; images are read as RGB (3) or grey (1)")
-    if len(files) > limit:
-        files = [files[i * len(files) // limit] for i in range(limit)]
-    transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                images.append(transform(im.convert(mode)))
-        except (OSError, UnidentifiedImageError) as e:
-            raise ValueError(f"cannot read image {file}: {e}") from None
-    return torch.stack(images)

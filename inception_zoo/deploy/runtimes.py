@@ -25,7 +25,7 @@ from torch import nn
 
 from ..models.base import InputChecks
 
-__all__ = ["BACKENDS", "RUNTIMES", "available_backends", "to_onnx", "RuntimeModel", "OnnxRuntimeModel",
+__all__ = ["BACKENDS", "RUNTIMES", "available_backends", "check_threads", "to_onnx", "RuntimeModel", "OnnxRuntimeModel",
            "OpenVINOModel", "runtime_model"]
 
 BACKENDS = ("torch", "onnxruntime", "openvino")  # optimize_for_inference's; "torch": DeployedInceptionNet
@@ -38,6 +38,16 @@ def available_backends() -> list[str]:
     the export, ``onnx``) is installed."""
     have_onnx = importlib.util.find_spec("onnx") is not None
     return ["torch"] + [b for b, mod in RUNTIMES.items() if have_onnx and importlib.util.find_spec(mod)]
+
+
+def check_threads(threads) -> int:
+    """``threads`` (a positive int, or None: ``torch.get_num_threads()``) as an int. Raises ValueError
+    naming what was expected otherwise (a bool, a float, a string, zero or less)."""
+    if threads is None:
+        return torch.get_num_threads()
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer (or None: torch's), got {threads!r}")
+    return threads
 
 
 def _require(backend: str):
@@ -79,7 +89,7 @@ class RuntimeModel(InputChecks):
 
     Forward: (B, in_chans, H, W) floating-point CPU tensor, any batch and any size the model takes ->
     (B, num_classes) float32 logits, a new tensor. Input is checked as the model checks it (the same
-    ``ValueError``); under autocast any floating dtype is taken and computed in float32.
+    ``ValueError``); under autocast float16 and bfloat16 are taken too and computed in float32.
 
     Limits:
         * no autograd: an input that requires grad, with grad enabled, raises ``ValueError`` (use the
@@ -87,7 +97,9 @@ class RuntimeModel(InputChecks):
         * a snapshot: the weights are those at conversion; later changes to the model are not seen, and
           ``state_dict()`` is empty;
         * CPU tensors only, float32 arithmetic, fixed channel count (``in_chans``); logits only (no
-          ``forward_features``); ``train()`` raises ``RuntimeError``.
+          ``forward_features``); ``train()`` raises ``RuntimeError``;
+        * not traceable: ``torch.jit.trace`` / ``torch.export`` see no torch operations inside and would
+          record the output as a constant (export the model itself instead).
 
     Threads: ``threads`` intra-op threads of the runtime (default: ``torch.get_num_threads()`` at
     conversion). One instance may be called from many threads at once. Pickling, ``copy.deepcopy`` and
@@ -104,7 +116,7 @@ class RuntimeModel(InputChecks):
         self.onnx = onnx_model
         self.name, self.in_chans, self._min_size, self.num_classes = name, in_chans, tuple(min_size), num_classes
         self.default_cfg = self.pretrained_cfg = dict(default_cfg or {})
-        self.threads = threads or torch.get_num_threads()
+        self.threads = check_threads(threads)
         self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
         self._runtime = self._build()
         super().train(False)
@@ -124,9 +136,12 @@ class RuntimeModel(InputChecks):
         # .to(dtype / device / memory_format) would only move the empty probe buffer: the graph stays float32
         # on CPU, which forward converts to; refusing here is clearer than pretending.
         probe = fn(self._dtype_probe)
-        if probe.dtype != torch.float32 or probe.device.type != "cpu":
-            raise ValueError(f"{self.name} runs in {self.backend} on CPU in float32; it cannot be moved to "
-                             f"{probe.device.type} / {probe.dtype} (convert the input instead)")
+        if probe.device.type != "cpu":
+            raise ValueError(f"{self.name} runs in {self.backend} on the CPU; it cannot be moved to "
+                             f"{probe.device} (use backend='torch' for other devices)")
+        if probe.dtype != torch.float32:
+            raise ValueError(f"{self.name} runs in {self.backend} in float32; it cannot be converted to "
+                             f"{probe.dtype} (inputs of other floating dtypes are taken and converted)")
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -137,6 +152,8 @@ class RuntimeModel(InputChecks):
             raise ValueError(f"{self.name} runs in {self.backend}, which has no autograd; got an input that "
                              "requires grad (use the model itself, or optimize_for_inference(..., backend='torch'))")
         images = x.detach().to(torch.float32).contiguous().numpy()
+        if not len(images):  # OpenVINO refuses an empty batch: run one image, return none
+            return self.forward(torch.zeros(1, *images.shape[1:]))[:0]
         return torch.from_numpy(np.ascontiguousarray(self._run(images)))
 
     def __getstate__(self) -> dict:
@@ -213,10 +230,18 @@ def runtime_model(model: nn.Module, backend: str, *, threads: int | None = None,
     (default ``torch.get_num_threads()``).
 
     Raises:
-        ValueError: an unknown backend, or a foreign model without ``input_size``.
+        ValueError: an unknown backend; a foreign model without ``input_size``; ``threads`` not a positive
+            integer; a model whose weights are not float32 on the CPU (the runtimes compute in float32:
+            ``model.float().cpu()`` first).
         ImportError: the runtime (or ``onnx``) is not installed; the message says what to install.
     """
     _require(backend)
+    threads = check_threads(threads)  # before the export, which takes seconds
+    weights = {(t.dtype, t.device.type) for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()}
+    if weights - {(torch.float32, "cpu")}:
+        found = ", ".join(sorted(f"{d} on {dev}" for d, dev in weights))
+        raise ValueError(f"{getattr(model, 'name', type(model).__name__)} has {found} weights; backend="
+                         f"{backend!r} runs float32 on the CPU: convert the model first (model.float().cpu())")
     cfg = getattr(model, "default_cfg", None) or {}
     if hasattr(model, "_min_size") and hasattr(model, "in_chans"):
         size = tuple(input_size or cfg["input_size"])

@@ -347,7 +347,8 @@ def check_tensor(
     x: torch.Tensor, name: str, in_chans: int, min_size: tuple[int, int], dtype: torch.dtype
 ) -> None:
     """Raise a ``ValueError`` naming what model ``name`` expects unless ``x`` is a floating-point
-    (B, in_chans, H, W) tensor of ``dtype`` (any floating dtype under autocast) with H, W at least
+    (B, in_chans, H, W) tensor of ``dtype`` (under autocast any floating dtype but float64, which autocast
+    leaves as it is) with H, W at least
     ``min_size``. TorchScript-compatible: scripted, it raises ``torch.jit.Error`` with the same message
     (prefixed with ``builtins.ValueError:``); there the autocast exemption follows CUDA autocast only
     (TorchScript has no per-device autocast query)."""
@@ -366,7 +367,8 @@ def check_tensor(
             f"{name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
             f"default_cfg mean/std), got {_dtype_name(x.dtype)}"
         )
-    if x.dtype != dtype and not _autocast_enabled(x.device.type):
+    # autocast casts float32 (and the low precisions) to its dtype, but never float64
+    if x.dtype != dtype and (x.dtype == torch.float64 or not _autocast_enabled(x.device.type)):
         raise ValueError(
             f"{name} has {_dtype_name(dtype)} weights and got a {_dtype_name(x.dtype)} input; "
             "convert one to the other"
