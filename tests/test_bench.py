@@ -327,6 +327,49 @@ def test_targets_tie_runtime_and_int8_rows():
     ]
 
 
+def test_runtime_target_within_noise_is_a_tie():
+    """Below 1.0 but with single repeats on both sides of it, the median at least 0.97: "tie", not a miss."""
+    report = _synthetic_report()
+    results = report["runs"][0]["models"][0]["results"]
+    results["peer_compile"]["samples"]["throughput"] = [600, 600, 620]  # ours (openvino): 600, 610, 620
+    row = targets(report)[4]
+    assert row[1].startswith("batch 8") and row[3:6] == ["0.98", "0.98-1.00", "tie"]
+    results["peer_compile"]["samples"]["throughput"] = [590, 590, 590]  # every repeat below 1.0
+    assert targets(report)[4][5] == "**no**"
+
+
+def test_runtime_target_missed_on_the_same_graph_is_a_tie(monkeypatch):
+    """The best peer is the peer in OpenVINO, which also ran ours: where both export the same graph (a
+    stub here; the real check exports both, tested below), the miss says "tie (same graph)"."""
+    import report
+
+    rep = _synthetic_report()
+    results = rep["runs"][0]["models"][0]["results"]
+    results["peer_openvino"] = _result([95, 95, 95], [540, 550, 560])  # ours in openvino: 600, 610, 620
+    asked = []
+    for same in (True, False):
+        monkeypatch.setattr(report, "same_graph", lambda name, same=same: asked.append(name) or same)
+        row = targets(rep)[4]
+        assert row[2] == "deploy (openvino) vs timm inception_v3 (openvino)" and row[3] == "0.90"
+        assert row[5] == ("tie (same graph)" if same else "**no**")
+    assert asked == ["inception_v3", "inception_v3"]
+
+
+@pytest.mark.slow
+def test_same_graph_compares_the_exports():
+    """Ours and its peer export to the same graph; a different architecture does not."""
+    import report
+
+    assert report.same_graph("inception_v1_bn")
+    from inception_zoo import create_model
+    from inception_zoo.bench.measure import _ours_and_peer
+
+    ours, _ = _ours_and_peer("inception_v1_bn")
+
+    size = (3, 224, 224)
+    assert report._graph(ours, size) != report._graph(create_model("bn_inception").eval(), size)
+
+
 def test_targets_say_what_was_not_measured():
     report = _synthetic_report()
     results = report["runs"][0]["models"][0]["results"]

@@ -1,6 +1,7 @@
 """optimize_for_inference's runtime backends (ONNX Runtime, OpenVINO) and the measured default backend."""
 
 import copy
+import importlib.util
 import io
 import pickle
 import threading
@@ -258,6 +259,32 @@ def test_threads_must_be_a_positive_integer(threads):
         optimize_for_inference(model, "onnxruntime", threads=threads)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         optimize_for_inference(model, batch_size=True)
+
+
+def test_runtime_options_reach_the_runtime_and_survive_pickling():
+    """options are the runtime's own settings: an ONNX Runtime session config entry, an OpenVINO property;
+    they are kept through pickling, and one the runtime refuses is a ValueError naming them."""
+    model = create_model("inception_v1_cifar").eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    cases = {"onnxruntime": ({"session.intra_op.allow_spinning": "0"},
+                             lambda rt: rt.get_session_options().get_session_config_entry(
+                                 "session.intra_op.allow_spinning") == "0"),
+             "openvino": ({"PERFORMANCE_HINT": "THROUGHPUT"},
+                          lambda rt: str(rt.get_property("PERFORMANCE_HINT")).endswith("THROUGHPUT"))}
+    for backend, (options, applied) in cases.items():
+        if importlib.util.find_spec(backend) is None:
+            continue
+        runtime = optimize_for_inference(model, backend, options=options)
+        assert applied(runtime._runtime) and close(runtime(x), expected, TOLERANCE[backend])
+        assert applied(pickle.loads(pickle.dumps(runtime))._runtime)
+        assert f"options={options!r}" in repr(runtime)
+    with pytest.raises(ValueError, match="options must be a dict"):
+        optimize_for_inference(model, "onnxruntime", options=["session.intra_op.allow_spinning"])
+    if importlib.util.find_spec("openvino"):
+        with pytest.raises(ValueError, match=r"openvino refused options=\{'NO_SUCH_PROPERTY': 1\}"):
+            optimize_for_inference(model, "openvino", options={"NO_SUCH_PROPERTY": 1})
 
 
 def test_runtime_model_is_a_runtime_model():

@@ -15,7 +15,7 @@ from ..models import FeatureExtractor, InceptionNet
 from ..models.base import check_input
 from .convs import FusedResidual, deploy_conv, fold_batchnorm
 from .merge import MergedInceptionModule
-from .runtimes import BACKENDS, available_backends, check_threads, runtime_model
+from .runtimes import BACKENDS, available_backends, check_options, check_threads, runtime_model
 
 __all__ = ["DeployedInceptionNet", "optimize_for_inference", "time_backends"]
 
@@ -121,7 +121,8 @@ class DeployedInceptionNet(nn.Module):
 
 
 def optimize_for_inference(
-    model: nn.Module, backend: str = "auto", *, batch_size: int = 1, threads: int | None = None
+    model: nn.Module, backend: str = "auto", *, batch_size: int = 1, threads: int | None = None,
+    options: dict | None = None,
 ) -> nn.Module:
     """An equivalent eval-only copy of ``model`` for deployment, in the fastest backend this machine has;
     the model itself is not changed.
@@ -150,14 +151,18 @@ def optimize_for_inference(
       warning. Takes seconds (the export and the timing); pass a backend to skip it.
 
     ``threads``: the runtime backends' intra-op threads (default ``torch.get_num_threads()``; the torch
-    backend uses torch's). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
+    backend uses torch's). ``options``: the runtime backends' own settings, by their names (ONNX Runtime
+    session config entries, OpenVINO properties; the torch backend ignores them): e.g.
+    ``{"session.intra_op.allow_spinning": "0"}`` where torch code runs between ONNX Runtime calls (see
+    :class:`~inception_zoo.deploy.runtimes.RuntimeModel`). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
     relative for every model and backend).
 
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier (a ``features_only`` extractor included:
             deploy the classifier and call its ``forward_features``).
-        ValueError: an unknown ``backend``; ``batch_size`` or ``threads`` not a positive integer; a runtime
-            backend asked for by name with a model not float32 on the CPU.
+        ValueError: an unknown ``backend``; ``batch_size`` or ``threads`` not a positive integer; ``options``
+            not a dict, or refused by the runtime asked for by name; a runtime backend asked for by name
+            with a model not float32 on the CPU.
         ImportError: a runtime backend asked for by name is not installed.
     """
     if isinstance(model, FeatureExtractor):
@@ -169,45 +174,45 @@ def optimize_for_inference(
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {', '.join(BACKENDS)}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    threads = check_threads(threads)
+    threads, options = check_threads(threads), check_options(options)
     if backend == "torch":
         return DeployedInceptionNet(model)
     if backend != "auto":
-        return runtime_model(model, backend, threads=threads)
-    return _fastest(model, batch_size, threads)
+        return runtime_model(model, backend, threads=threads, options=options)
+    return _fastest(model, batch_size, threads, options)
 
 
-# (name, input size, batch, threads, candidates) -> (the backend measured fastest, every backend's median ms)
+# (name, input size, batch, threads, options, candidates) -> (the backend measured fastest, every backend's ms)
 _CHOICES: dict[tuple, tuple[str, dict[str, float]]] = {}
 
 
-def _build(model: InceptionNet, backend: str, threads: int) -> nn.Module | None:
+def _build(model: InceptionNet, backend: str, threads: int, options: dict) -> nn.Module | None:
     """``model`` in ``backend`` for :func:`_fastest`; None, with a warning, where a runtime that looked
     installed fails to import or to build."""
     if backend == "torch":
         return DeployedInceptionNet(model)
     try:
-        return runtime_model(model, backend, threads=threads)
+        return runtime_model(model, backend, threads=threads, options=options)
     except Exception as e:  # a broken install or a runtime's own failure: the other backends still serve
         warnings.warn(f"optimize_for_inference: backend {backend!r} skipped, it failed: "
                       f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
         return None
 
 
-def _fastest(model: InceptionNet, batch_size: int, threads: int) -> nn.Module:
+def _fastest(model: InceptionNet, batch_size: int, threads: int, options: dict) -> nn.Module:
     """The fastest backend for ``model`` at ``batch_size`` (see :func:`optimize_for_inference`)."""
     probe = model._dtype_probe
     runtimes_can = probe.dtype == torch.float32 and probe.device.type == "cpu"
     candidates = tuple(b for b in available_backends() if b == "torch" or runtimes_can)
     size = tuple(model.default_cfg["input_size"])
-    key = (model.name, size, batch_size, threads, candidates)
+    key = (model.name, size, batch_size, threads, repr(sorted(options.items())), candidates)
     if key in _CHOICES:
         choice, times = _CHOICES[key]
-        chosen = _build(model, choice, threads)
+        chosen = _build(model, choice, threads, options)
         if chosen is not None:
             chosen.backend_times_ms = dict(times)
             return chosen
-    built = {b: m for b in candidates if (m := _build(model, b, threads)) is not None}
+    built = {b: m for b in candidates if (m := _build(model, b, threads, options)) is not None}
     if len(built) == 1:  # nothing to compare with (the torch backend alone, e.g. a half model)
         choice, times = "torch", {}
     else:
@@ -222,7 +227,9 @@ def _fastest(model: InceptionNet, batch_size: int, threads: int) -> nn.Module:
 
 def time_backends(models: dict[str, nn.Module], x: torch.Tensor, rounds: int = 5) -> dict[str, float]:
     """Median milliseconds per forward of each model on ``x``: one untimed forward each, then ``rounds``
-    rounds with the order rotated each round (so drift of the machine falls on all alike)."""
+    rounds with the order rotated each round (so drift of the machine falls on all alike), each timed
+    forward after an untimed one of the same model (ONNX Runtime's threads spin for 10-50 ms after a call,
+    slowing whatever runs next: a torch forward right after one measured 2.2x its time)."""
     names = list(models)
     samples: dict[str, list[float]] = {n: [] for n in names}
     with torch.no_grad():
@@ -230,6 +237,7 @@ def time_backends(models: dict[str, nn.Module], x: torch.Tensor, rounds: int = 5
             models[n](x)
         for r in range(rounds):
             for n in names[r % len(names):] + names[:r % len(names)]:
+                models[n](x)
                 start = time.perf_counter()
                 models[n](x)
                 samples[n].append((time.perf_counter() - start) * 1000)

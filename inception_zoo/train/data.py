@@ -57,7 +57,7 @@ class _TensorData:
     the trained model's checkpoint to carry."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, mean: float, std: float) -> None:
-        self.x, self.y = (x - mean) / std, y
+        self.x, self.y, self.mean, self.std = (x - mean) / std, y, mean, std
         self.skipped = 0
         chans = x.shape[1]
         self.input_cfg = {"input_size": tuple(x.shape[1:]), "mean": (mean,) * chans, "std": (std,) * chans,
