@@ -155,7 +155,7 @@ def _unwritable(path: Path) -> str:
     if path.is_dir():
         return "is a folder"
     if not path.parent.is_dir():
-        return f"folder {path.parent} does not exist"
+        return f"{path.parent} is not a folder" if path.parent.exists() else f"folder {path.parent} does not exist"
     existed = path.exists()
     try:
         with open(path, "ab"):

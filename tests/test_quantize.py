@@ -234,6 +234,13 @@ def test_save_load_refusals(tiny, int8, tmp_path):
         load_quantized(tmp_path / "int8.safetensors")
     with pytest.raises(FileNotFoundError, match="no quantized model at"):
         load_quantized(tmp_path / "missing.onnx")
+    import onnx
+
+    broken = onnx.load_model_from_string(int8.onnx)
+    broken.graph.node[3].op_type = "NoSuchOp"  # valid protobuf, a graph no runtime runs
+    (tmp_path / "broken.onnx").write_bytes(broken.SerializeToString())
+    with pytest.raises(ValueError, match="was not written by save_quantized .the runtime refused its graph"):
+        load_quantized(tmp_path / "broken.onnx")
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"\x08\x07not protobuf at all" * 10)
     with pytest.raises(ValueError, match="is corrupt or was not written by save_quantized"):
@@ -299,8 +306,8 @@ def test_calibration_images_spread_over_the_folder_and_grey_for_one_channel(tmp_
     assert torch.allclose(calibration_images(calib / "b", model, limit=1), x[2:3])
 
 
-@pytest.mark.parametrize("case", ["no folder", "no images", "out folder", "out is a folder", "out suffix",
-                                  "model", "checkpoint", "num-calib", "bad image"])
+@pytest.mark.parametrize("case", ["no folder", "no images", "out folder", "out is a folder", "out under a file",
+                                  "out suffix", "model", "checkpoint", "num-calib", "bad image"])
 def test_cli_errors_are_one_line(case, small, tmp_path, capsys):
     checkpoint = save_weights(small, tmp_path / "small.safetensors")
     calib = _image_folder(tmp_path / "calib", per_class=1)
@@ -313,6 +320,8 @@ def test_cli_errors_are_one_line(case, small, tmp_path, capsys):
         "no images": ({"--calib": str(tmp_path / "empty")}, "no images under"),
         "out folder": ({"--out": str(tmp_path / "missing" / "q.onnx")}, "missing does not exist"),
         "out is a folder": ({"--out": str(tmp_path / "dir.onnx")}, "dir.onnx: is a folder"),
+        "out under a file": ({"--out": str(tmp_path / "small.safetensors" / "q.onnx")},
+                             "small.safetensors is not a folder"),
         "out suffix": ({"--out": str(tmp_path / "q.pt2")}, "--backend onnxruntime writes .onnx files"),
         "model": ({"--model": "inception_v9"}, "unknown model 'inception_v9'"),
         "checkpoint": ({"--checkpoint": str(tmp_path / "none.safetensors")}, "does not exist or is not a file"),

@@ -261,6 +261,24 @@ def test_auto_skips_a_backend_that_fails_and_half_models_stay_in_torch(monkeypat
         optimize_for_inference(half, "onnxruntime")
 
 
+def test_auto_gives_each_runtime_its_own_options(monkeypatch):
+    deploy_model._CHOICES.clear()
+    given = {}
+
+    def record(model, backend, threads=None, options=None):
+        given[backend] = options
+        return torch.nn.Identity()
+
+    monkeypatch.setattr(deploy_model, "runtime_model", record)
+    monkeypatch.setattr(deploy_model, "available_backends", lambda: ["torch", "onnxruntime", "openvino"])
+    monkeypatch.setattr(deploy_model, "time_backends", lambda models, x: {b: 1.0 for b in models})
+    spin = {"session.intra_op.allow_spinning": "0"}
+    optimize_for_inference(create_model("inception_v1_cifar").eval(), options={"onnxruntime": spin})
+    assert given == {"onnxruntime": spin, "openvino": None}
+    optimize_for_inference(create_model("inception_v1_cifar").eval(), "onnxruntime", options={"onnxruntime": spin})
+    assert given["onnxruntime"] == spin
+
+
 @pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
 def test_threads_must_be_a_positive_integer(threads):
     model = create_model("inception_v1_cifar").eval()
@@ -292,6 +310,12 @@ def test_runtime_options_reach_the_runtime_and_survive_pickling():
             assert applied(pickle.loads(pickle.dumps(runtime))._runtime)
     with pytest.raises(ValueError, match="options must be a dict"):
         optimize_for_inference(model, "onnxruntime", options=["session.intra_op.allow_spinning"])
+    with pytest.raises(ValueError, match="session config values are strings"):
+        optimize_for_inference(model, "onnxruntime", options={"session.intra_op.allow_spinning": True})
+    with pytest.raises(ValueError, match="'INFERENCE_NUM_THREADS' is set by inception_zoo \\(threads=\\)"):
+        optimize_for_inference(model, "openvino", options={"INFERENCE_NUM_THREADS": 1})
+    with pytest.raises(ValueError, match="with backend='auto', give options per runtime"):
+        optimize_for_inference(model, options={"session.intra_op.allow_spinning": "0"})
     if importlib.util.find_spec("openvino"):
         with pytest.raises(ValueError, match=r"openvino refused options=\{'NO_SUCH_PROPERTY': 1\}"):
             optimize_for_inference(model, "openvino", options={"NO_SUCH_PROPERTY": 1})

@@ -25,6 +25,7 @@ SAMPLE_SECONDS = 0.5  # default seconds of one batch-N timing sample (batch 1: h
 TRAIN_CLASSES = 1000  # the classifier size of every model with a peer (ImageNet)
 MATMUL_SIZES = (512, 1024, 2048)  # n of the n×n×n products whose best rate is the reference
 MATMUL_SAMPLE_S = 0.05  # seconds of products per matmul timing sample
+SETTLE_SECONDS = 0.05  # pause before each sample: ONNX Runtime's threads spin 10-50 ms after a call (measured)
 # CPU flags (/proc/cpuinfo "flags" on x86, "Features" on Arm) of native low-precision arithmetic
 NATIVE_FLAGS = {"bf16": {"avx512_bf16", "amx_bf16", "bf16"}, "fp16": {"avx512_fp16", "amx_fp16"}}
 
@@ -190,8 +191,9 @@ def time_eval(
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, int]]:
     """Warm-up, then ``args.repeats`` rounds of batch-1 and batch-N samples of every variant in ``models``
     (``x1``, ``xn``: the inputs; ``models["ours"]`` must exist, its speed sets the forwards per sample), the
-    order rotated each round, each sample after one untimed forward of its own, plus deploy mode's conv-only
-    time at both batches in the same rounds (none where ``models["deploy"]`` is compiled or missing).
+    order rotated each round, each sample after a pause (``SETTLE_SECONDS``) and one untimed forward of its
+    own, plus deploy mode's conv-only time at both batches in the same rounds (none where
+    ``models["deploy"]`` is compiled or missing).
 
     Returns:
         seconds per forward: variant -> {"latency", "throughput"} -> one per round; conv-only seconds:
@@ -220,9 +222,10 @@ def time_eval(
         k = r % len(variants)
         for v in variants[k:] + variants[:k]:
             for key, x in inputs.items():
-                # one untimed call first: what the previous variant left running (ONNX Runtime's
-                # intra-op threads spin on the cores for a while after a run) or evicted from the
-                # caches must not land in this variant's sample
+                # a pause and one untimed call first: what the previous variant left running (ONNX
+                # Runtime's intra-op threads spin on the cores for 10-50 ms after a run) or evicted from
+                # the caches must not land in this variant's sample
+                time.sleep(SETTLE_SECONDS)
                 models[v](x)
                 times[v][key].append(_time(partial(models[v], x), iters[key], device))
         for key in inputs:  # in the same round as the others, so that drift of the machine cancels here too

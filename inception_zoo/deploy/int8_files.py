@@ -49,7 +49,8 @@ def load_quantized(path: str | os.PathLike, *, threads: int | None = None) -> Ru
     thread count). ``.onnx`` files are protobuf (nothing in them runs); ``.pt2`` archives are read by
     ``torch.export.load``, which unpickles: load only ``.pt2`` files you trust. Raises FileNotFoundError,
     ValueError (another suffix; a corrupt file or one :func:`save_quantized` did not write; ``threads``
-    not a positive integer, or given for a ``.pt2``), ImportError (no backend)."""
+    not a positive integer, or given for a ``.pt2``), ImportError (no backend). Corruption is found where
+    it breaks the file's structure or graph; ONNX files carry no checksum, so damaged weight bytes load."""
     path = Path(path)
     if path.suffix not in SUFFIX.values():
         raise ValueError(f"load_quantized reads .onnx (onnxruntime) and .pt2 (torchao) files, got {str(path)!r}")
@@ -89,9 +90,15 @@ def load_quantized(path: str | os.PathLike, *, threads: int | None = None) -> Ru
             raise KeyError(", ".join(sorted(missing)) or "input_hw")
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise ValueError(f"{not_ours} (its description is damaged: {type(e).__name__}: {e})") from None
-    if path.suffix == ".onnx":
-        return QuantizedOnnxModel(data, threads=threads, **meta)
-    return TorchAOModel(program, input_hw=tuple(meta.pop("input_hw")), **meta)
+    try:
+        if path.suffix == ".onnx":
+            return QuantizedOnnxModel(data, threads=threads, **meta)
+        return TorchAOModel(program, input_hw=tuple(meta.pop("input_hw")), **meta)
+    except (ValueError, ImportError):
+        raise
+    except Exception as e:  # the runtime refusing the graph: ONNX Runtime's InvalidGraph and kin
+        why = (str(e).strip().splitlines() or [""])[0][:300]
+        raise ValueError(f"{not_ours} (the runtime refused its graph: {type(e).__name__}: {why})") from None
 
 
 def calibration_images(folder: str | os.PathLike, model: nn.Module, *, limit: int = 100) -> torch.Tensor:

@@ -15,7 +15,7 @@ from ..models import FeatureExtractor, InceptionNet
 from ..models.base import check_input
 from .convs import FusedResidual, deploy_conv, fold_batchnorm
 from .merge import MergedInceptionModule
-from .runtimes import BACKENDS, available_backends, check_options, check_threads, runtime_model
+from .runtimes import BACKENDS, RUNTIMES, available_backends, check_options, check_threads, runtime_model
 
 __all__ = ["DeployedInceptionNet", "optimize_for_inference", "time_backends"]
 
@@ -146,23 +146,24 @@ def optimize_for_inference(
     * ``"auto"`` (default): every installed backend that can run the model (the runtimes only for float32
       CPU weights) is built and timed on this machine at ``batch_size`` images of the model's default input
       size (alternating, a few forwards each, medians), and the fastest is returned; the times are in its
-      ``backend_times_ms``. The choice is remembered for the process (per model, input size, batch size,
-      threads), with its times. A runtime installed but failing to import or build is skipped with a
+      ``backend_times_ms``. The choice is remembered for the process (per model name, channels, classes,
+      input size, batch size, threads and options), with its times. A runtime installed but failing to import or build is skipped with a
       warning. Takes seconds (the export and the timing); pass a backend to skip it.
 
     ``threads``: the runtime backends' intra-op threads (default ``torch.get_num_threads()``; the torch
     backend uses torch's). ``options``: the runtime backends' own settings, by their names (ONNX Runtime
-    session config entries, OpenVINO properties; the torch backend ignores them): e.g.
-    ``{"session.intra_op.allow_spinning": "0"}`` where torch code runs between ONNX Runtime calls (see
-    :class:`~inception_zoo.deploy.runtimes.RuntimeModel`). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
+    session config entries, strings; OpenVINO properties; the torch backend ignores them), for a backend
+    named as a flat dict, e.g. ``{"session.intra_op.allow_spinning": "0"}`` where torch code runs between
+    ONNX Runtime calls (see :class:`~inception_zoo.deploy.runtimes.RuntimeModel`), for ``"auto"`` per
+    runtime: ``{"onnxruntime": {...}, "openvino": {...}}`` (that form works for a named backend too). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
     relative for every model and backend).
 
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier (a ``features_only`` extractor included:
             deploy the classifier and call its ``forward_features``).
         ValueError: an unknown ``backend``; ``batch_size`` or ``threads`` not a positive integer; ``options``
-            not a dict, or refused by the runtime asked for by name; a runtime backend asked for by name
-            with a model not float32 on the CPU.
+            not a dict, flat with ``"auto"``, setting threads or precision, or refused by the runtime asked
+            for by name; a runtime backend asked for by name with a model not float32 on the CPU.
         ImportError: a runtime backend asked for by name is not installed.
     """
     if isinstance(model, FeatureExtractor):
@@ -174,15 +175,30 @@ def optimize_for_inference(
         raise ValueError(f"unknown backend {backend!r}; expected 'auto' or one of {', '.join(BACKENDS)}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    threads, options = check_threads(threads), check_options(options)
+    threads, options = check_threads(threads), _per_runtime(check_options(options), backend)
     if backend == "torch":
         return DeployedInceptionNet(model)
     if backend != "auto":
-        return runtime_model(model, backend, threads=threads, options=options)
+        return runtime_model(model, backend, threads=threads, options=options.get(backend))
     return _fastest(model, batch_size, threads, options)
 
 
-# (name, input size, batch, threads, options, candidates) -> (the backend measured fastest, every backend's ms)
+def _per_runtime(options: dict, backend: str) -> dict:
+    """``options`` as {runtime: its options}: a per-runtime dict as it is, a flat one for the backend
+    named. Raises ValueError for a flat dict with ``"auto"`` (it would reach both runtimes) and a
+    per-runtime entry that is not a dict."""
+    if options and set(options) <= set(RUNTIMES):
+        for runtime, entry in options.items():
+            check_options(entry, runtime)
+        return options
+    if options and backend == "auto":
+        raise ValueError("with backend='auto', give options per runtime, e.g. {'onnxruntime': "
+                         "{'session.intra_op.allow_spinning': '0'}, 'openvino': {...}}; a flat dict is for "
+                         "a backend named")
+    return {backend: options} if options else {}
+
+
+# (name, channels, classes, input size, batch, threads, options, candidates) -> (fastest backend, every one's ms)
 _CHOICES: dict[tuple, tuple[str, dict[str, float]]] = {}
 
 
@@ -192,7 +208,7 @@ def _build(model: InceptionNet, backend: str, threads: int, options: dict) -> nn
     if backend == "torch":
         return DeployedInceptionNet(model)
     try:
-        return runtime_model(model, backend, threads=threads, options=options)
+        return runtime_model(model, backend, threads=threads, options=options.get(backend))
     except Exception as e:  # a broken install or a runtime's own failure: the other backends still serve
         warnings.warn(f"optimize_for_inference: backend {backend!r} skipped, it failed: "
                       f"{type(e).__name__}: {e}", RuntimeWarning, stacklevel=3)
@@ -205,7 +221,7 @@ def _fastest(model: InceptionNet, batch_size: int, threads: int, options: dict) 
     runtimes_can = probe.dtype == torch.float32 and probe.device.type == "cpu"
     candidates = tuple(b for b in available_backends() if b == "torch" or runtimes_can)
     size = tuple(model.default_cfg["input_size"])
-    key = (model.name, size, batch_size, threads, repr(sorted(options.items())), candidates)
+    key = (model.name, model.in_chans, model.num_classes, size, batch_size, threads, repr(options), candidates)
     if key in _CHOICES:
         choice, times = _CHOICES[key]
         chosen = _build(model, choice, threads, options)

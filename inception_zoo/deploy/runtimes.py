@@ -50,13 +50,27 @@ def check_threads(threads) -> int:
     return threads
 
 
-def check_options(options) -> dict:
-    """``options`` (a dict of a runtime's setting names to values, or None) as a new dict. Raises
-    ValueError otherwise."""
+# settings that options must not change: what threads= sets, and the float32 arithmetic the outputs promise
+_OWN_SETTINGS = {"onnxruntime": {"session.intra_op_num_threads": "threads="},
+                 "openvino": {"INFERENCE_NUM_THREADS": "threads=", "INFERENCE_PRECISION_HINT": "float32 (fixed)"}}
+
+
+def check_options(options, backend: str | None = None) -> dict:
+    """``options`` (a dict of a runtime's setting names to values, or None) as a new dict; for
+    ``backend`` also checked against what that runtime takes: ONNX Runtime's session config entries are
+    strings ("1" / "0" for switches), and neither runtime's threads or precision may be set through them.
+    Raises ValueError otherwise."""
     if options is None:
         return {}
     if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
         raise ValueError(f"options must be a dict of the runtime's setting names to values, got {options!r}")
+    for key in set(options) & set(_OWN_SETTINGS.get(backend, {})):
+        raise ValueError(f"options: {key!r} is set by inception_zoo ({_OWN_SETTINGS[backend][key]}); leave it out")
+    if backend == "onnxruntime":
+        bad = {k: v for k, v in options.items() if not isinstance(v, str)}
+        if bad:
+            raise ValueError(f"options: ONNX Runtime's session config values are strings (\"1\" / \"0\" for "
+                             f"switches), got {bad!r}")
     return dict(options)
 
 
@@ -134,7 +148,7 @@ class RuntimeModel(InputChecks):
         self.name, self.in_chans, self._min_size, self.num_classes = name, in_chans, tuple(min_size), num_classes
         self.default_cfg = self.pretrained_cfg = dict(default_cfg or {})
         self.threads = check_threads(threads)
-        self.options = check_options(options)
+        self.options = check_options(options, self.backend)
         self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)
         try:
             self._runtime = self._build()
@@ -264,7 +278,7 @@ def runtime_model(model: nn.Module, backend: str, *, threads: int | None = None,
         ImportError: the runtime (or ``onnx``) is not installed; the message says what to install.
     """
     _require(backend)
-    threads, options = check_threads(threads), check_options(options)  # before the export, which takes seconds
+    threads, options = check_threads(threads), check_options(options, backend)  # before the export (seconds)
     weights = {(t.dtype, t.device.type) for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()}
     if weights - {(torch.float32, "cpu")}:
         found = ", ".join(sorted(f"{d} on {dev}" for d, dev in weights))
