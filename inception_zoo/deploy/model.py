@@ -147,16 +147,18 @@ def optimize_for_inference(
       CPU weights) is built and timed on this machine at ``batch_size`` images of the model's default input
       size (alternating, a few forwards each, medians), and the fastest is returned; the times are in its
       ``backend_times_ms``. The choice is remembered for the process (per model name, channels, classes,
-      input size, batch size, threads and options), with its times. A runtime installed but failing to import or build is skipped with a
-      warning. Takes seconds (the export and the timing); pass a backend to skip it.
+      input size, batch size, threads and options), with its times. A runtime installed but failing to
+      import or build is skipped with a warning. Takes seconds (the export and the timing); pass a
+      backend to skip it.
 
     ``threads``: the runtime backends' intra-op threads (default ``torch.get_num_threads()``; the torch
     backend uses torch's). ``options``: the runtime backends' own settings, by their names (ONNX Runtime
     session config entries, strings; OpenVINO properties; the torch backend ignores them), for a backend
     named as a flat dict, e.g. ``{"session.intra_op.allow_spinning": "0"}`` where torch code runs between
     ONNX Runtime calls (see :class:`~inception_zoo.deploy.runtimes.RuntimeModel`), for ``"auto"`` per
-    runtime: ``{"onnxruntime": {...}, "openvino": {...}}`` (that form works for a named backend too). Outputs equal the model's in eval mode up to float rounding (tested at 1e-4
-    relative for every model and backend).
+    runtime: ``{"onnxruntime": {...}, "openvino": {...}}`` (that form works for a named backend too).
+    Outputs equal the model's in eval mode up to float rounding (tested at 1e-4 relative for every model
+    and backend).
 
     Raises:
         TypeError: ``model`` is not an inception_zoo classifier (a ``features_only`` extractor included:

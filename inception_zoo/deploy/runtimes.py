@@ -25,8 +25,8 @@ from torch import nn
 
 from ..models.base import InputChecks
 
-__all__ = ["BACKENDS", "RUNTIMES", "available_backends", "check_options", "check_threads", "to_onnx", "RuntimeModel", "OnnxRuntimeModel",
-           "OpenVINOModel", "runtime_model"]
+__all__ = ["BACKENDS", "RUNTIMES", "available_backends", "check_options", "check_threads", "to_onnx", "RuntimeModel",
+           "OnnxRuntimeModel", "OpenVINOModel", "runtime_model"]
 
 BACKENDS = ("torch", "onnxruntime", "openvino")  # optimize_for_inference's; "torch": DeployedInceptionNet
 RUNTIMES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}  # backend -> the module it imports
