@@ -355,7 +355,7 @@ def test_runtime_target_missed_on_the_same_graph_is_a_tie(monkeypatch):
     assert asked == ["inception_v3", "inception_v3"]
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_same_graph_compares_the_exports():
     """Ours and its peer export to the same graph; a different architecture does not."""
     import report

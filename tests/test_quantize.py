@@ -343,8 +343,9 @@ def test_cli_errors_are_one_line(case, small, tmp_path, capsys):
 # --- torchao -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy
 def test_torchao_int8_on_the_tiny_model(tiny):
-    """torchao's PT2E flow compiled by Inductor (about 25 s: the only torchao test in the fast suite): the
+    """torchao's PT2E flow compiled by Inductor (25-30 s; heavy, for the suite's 10 minutes on 2 cores): the
     eager model's input errors, its size only, logits within the bounds ONNX Runtime's keep."""
     pytest.importorskip("torchao")
     q = quantize(tiny, _views(tiny, 32, seed=1), "torchao", batch_size=16)
