@@ -198,7 +198,8 @@ def targets_table(rows: list[list[str]], fmt: str = "github") -> str:
 SETTINGS = (
     "Batch {batch_size} for throughput, train step and memory; batch 1 for latency; channels_last {cl} on "
     "both sides; {repeats} repeats, every variant of a model measured in turn with the order rotated each "
-    "repeat, each sample about {sample_seconds} s of forwards (half that at batch 1); medians. "
+    "repeat and the compared pairs (ours and the eager peer, ours and the peer in each runtime) back to back "
+    "in each, leading in turn, each sample about {sample_seconds} s of forwards (half that at batch 1); medians. "
     "Variants: *ours* (eager); *deploy*, `optimize_for_inference(model, backend)` with backend torch and, "
     "as `--peers` selects ({peers}), onnxruntime and openvino; the peer library's model with the same "
     "weights, eager and in the same runtimes (the exported ONNX in ONNX Runtime: CPUExecutionProvider, "

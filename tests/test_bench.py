@@ -401,3 +401,53 @@ def test_markdown_states_the_reference_rates_and_the_emulated_precisions():
     assert "as `--peers` selects (onnxruntime, compile)" in text
     assert "calibrated on 16 random-normal images" in text
     assert "| inception_v3 | batch 8: int8 / fastest ours fp32 >= 1.5 " in text
+
+
+def test_compared_pairs_are_timed_back_to_back_each_leading_in_turn(monkeypatch):
+    """Ours and the eager peer, and ours and the peer in each runtime, take their samples one right after the
+    other (drift of the machine cancels in their per-repeat ratio), each side first in every other round;
+    the round order still rotates."""
+    import argparse
+
+    from tqdm import tqdm
+
+    from inception_zoo.bench import measure, timing
+
+    calls = []
+
+    class Named(torch.nn.Module):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def forward(self, x):
+            calls.append((self.name, x.shape[0]))
+            return x
+
+    monkeypatch.setattr(timing, "SETTLE_SECONDS", 0)
+    names = ["ours", "deploy_onnxruntime", "peer", "peer_onnxruntime", "peer_compile"]
+    models = {v: Named(v) for v in names}
+    groups = measure._groups(models)
+    assert groups == [("ours", "peer"), ("deploy_onnxruntime", "peer_onnxruntime"), ("peer_compile",)]
+    args = argparse.Namespace(repeats=4, sample_seconds=0.0, latency_iters=1, device="cpu")
+    x1, xn = torch.zeros(1, 3), torch.zeros(2, 3)
+    times, _, iters = timing.time_eval(models, x1, xn, args, progress=tqdm(disable=True),
+                                       groups=groups)
+    assert all(len(t["latency"]) == len(t["throughput"]) == 4 for t in times.values())
+    timed = calls[len(names) * 4 + iters["latency"] + iters["throughput"]:]  # after warm-up and calibration
+    per_sample = {1: 1 + iters["latency"], 2: 1 + iters["throughput"]}  # the untimed call and the timed ones
+    samples, i = [], 0
+    while i < len(timed):
+        samples.append(timed[i])
+        i += per_sample[timed[i][1]]
+    rounds = [samples[k:k + 10] for k in range(0, 40, 10)]
+    assert rounds[0] == [("ours", 1), ("peer", 1), ("ours", 2), ("peer", 2),
+                         ("deploy_onnxruntime", 1), ("peer_onnxruntime", 1),
+                         ("deploy_onnxruntime", 2), ("peer_onnxruntime", 2),
+                         ("peer_compile", 1), ("peer_compile", 2)]
+    assert rounds[1][:4] == [("peer_onnxruntime", 1), ("deploy_onnxruntime", 1),
+                             ("peer_onnxruntime", 2), ("deploy_onnxruntime", 2)]
+    assert rounds[1][-4:] == [("peer", 1), ("ours", 1), ("peer", 2), ("ours", 2)]
+    assert rounds[2][:2] == [("peer_compile", 1), ("peer_compile", 2)]
+    with pytest.raises(ValueError, match="each of the variants"):
+        timing.time_eval(models, x1, xn, args, progress=None, groups=[("ours", "peer")])

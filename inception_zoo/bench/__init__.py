@@ -26,7 +26,8 @@ Figures, per variant:
   torch.compile compiles).
 
 After warm-up, the variants are measured in turn, with the order rotated every repeat so that drift of the
-machine (turbo, other load) falls on all of them alike; one sample is as many forwards as fill about half
+machine (turbo, other load) falls on all of them alike, and each compared pair (ours and the eager peer,
+ours and the peer in the same runtime) back to back, each side first in every other repeat; one sample is as many forwards as fill about half
 a second (a quarter at batch 1), and each figure is the median over the repeats. Deploy mode's
 convolutions are also timed alone, in the same repeats, which gives the *ceiling* of deploy/peer: what it
 would be if nothing but the convolutions took time. Ratios are the other's time / our time (> 1: ours

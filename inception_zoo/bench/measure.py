@@ -42,6 +42,9 @@ PEER_CHOICES = (*RUNTIMES, "compile")  # --peers: the peer in each runtime, and 
 VARIANTS = ("ours", "deploy", *(f"deploy_{b}" for b in RUNTIMES), "int8_onnxruntime", "peer",
             *(f"peer_{b}" for b in RUNTIMES), "peer_compile")
 OUR_PATHS = ("deploy", *(f"deploy_{b}" for b in RUNTIMES))  # optimize_for_inference's backends
+# The variants compared pairwise (ours with the eager peer, ours with the peer in each runtime): each pair
+# is timed back to back (see timing.time_eval); the others stand alone.
+PAIRS = (("ours", "peer"), *((f"deploy_{b}", f"peer_{b}") for b in RUNTIMES))
 CALIBRATION_IMAGES = 16  # random images the int8 variant is calibrated on (for timing only)
 
 
@@ -210,6 +213,18 @@ def _first_calls(models: dict[str, nn.Module], x1: torch.Tensor, xn: torch.Tenso
     return seconds, deviation
 
 
+def _groups(models: dict[str, nn.Module]) -> list[tuple[str, ...]]:
+    """The variants of ``models`` in ``VARIANTS`` order, those of a pair in ``PAIRS`` (where both exist)
+    together at the place of the first."""
+    paired = {v: pair for pair in PAIRS if all(k in models for k in pair) for v in pair}
+    groups = []
+    for v in models:
+        group = paired.get(v, (v,))
+        if group not in groups:
+            groups.append(group)
+    return groups
+
+
 def _summary(times: dict[str, list[float]], batch: int, macs: int) -> dict:
     """One variant's figures from its samples (seconds): medians in ms and images/s, GFLOP/s
     (2 × MACs × images/s / 1e9), the samples in ms."""
@@ -296,7 +311,7 @@ def bench_model(name: str, args: argparse.Namespace, progress) -> dict:
     models = {k: compiled(m) if args.compile and k in EAGER else m for k, m in eager.items()}
     with torch.no_grad(), autocast(args.device, dtype), inference_compile(models):
         first, deviation = _first_calls(models, x1, xn, reference)
-        times, conv_only, iters = time_eval(models, x1, xn, args, progress)
+        times, conv_only, iters = time_eval(models, x1, xn, args, progress, _groups(models))
     train = time_train(eager, xn, args, progress) if args.train and "peer" in models else {}
     results = {}
     for v in models:

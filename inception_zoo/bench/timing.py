@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 __all__ = ["DTYPES", "MATMUL_SIZES", "SAMPLE_SECONDS", "autocast", "compiled", "inference_compile",
-           "is_compiled", "matmul_gflops", "matmul_rates", "native_precisions", "time_eval", "time_train"]
+           "is_compiled", "matmul_gflops", "matmul_rates", "native_precisions", "round_order", "time_eval",
+           "time_train"]
 
 # --dtype choices -> the autocast dtype of the forwards (None: plain float32). int8 is no autocast: its run
 # times a quantized copy of the model (see measure.py) beside float32 references.
@@ -186,14 +187,24 @@ def _conv_only_seconds(calls: Sequence[Callable[[], object]], device: str) -> fl
     return sum(_time(call, 1, device) for call in calls)
 
 
+def round_order(groups: Sequence[Sequence[str]], r: int) -> list[tuple[str, ...]]:
+    """The groups of round ``r`` (0-based): rotated by ``r``, each group's variants reversed in odd rounds,
+    so that the variants of a group are measured back to back and each leads half of the rounds."""
+    k = r % len(groups) if groups else 0
+    return [tuple(g[::-1]) if r % 2 else tuple(g) for g in (*groups[k:], *groups[:k])]
+
+
 def time_eval(
-    models: dict[str, nn.Module], x1: torch.Tensor, xn: torch.Tensor, args: argparse.Namespace, progress
+    models: dict[str, nn.Module], x1: torch.Tensor, xn: torch.Tensor, args: argparse.Namespace, progress,
+    groups: Sequence[Sequence[str]] | None = None,
 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[float]], dict[str, int]]:
     """Warm-up, then ``args.repeats`` rounds of batch-1 and batch-N samples of every variant in ``models``
-    (``x1``, ``xn``: the inputs; ``models["ours"]`` must exist, its speed sets the forwards per sample), the
-    order rotated each round, each sample after a pause (``SETTLE_SECONDS``) and one untimed forward of its
-    own, plus deploy mode's conv-only time at both batches in the same rounds (none where
-    ``models["deploy"]`` is compiled or missing).
+    (``x1``, ``xn``: the inputs; ``models["ours"]`` must exist, its speed sets the forwards per sample), each
+    sample after a pause (``SETTLE_SECONDS``) and one untimed forward of its own, plus deploy mode's
+    conv-only time at both batches in the same rounds (none where ``models["deploy"]`` is compiled or
+    missing). ``groups`` (default: each variant alone) partitions the variants into the ones compared with
+    each other; a group's samples are taken back to back, batch 1 then batch N, in :func:`round_order`, so
+    that drift of the machine between rounds cancels in their ratios.
 
     Returns:
         seconds per forward: variant -> {"latency", "throughput"} -> one per round; conv-only seconds:
@@ -218,16 +229,19 @@ def time_eval(
     timed_alone = deploy is not None and not is_compiled(deploy)
     calls = {k: _record_convs(deploy, x) if timed_alone else [] for k, x in inputs.items()}
     conv_only = {k: [] for k in inputs}
+    groups = [tuple(g) for g in groups] if groups is not None else [(v,) for v in variants]
+    if sorted(v for g in groups for v in g) != sorted(variants):
+        raise ValueError(f"groups {groups} must hold each of the variants {list(variants)} once")
     for r in range(args.repeats):
-        k = r % len(variants)
-        for v in variants[k:] + variants[:k]:
+        for group in round_order(groups, r):
             for key, x in inputs.items():
-                # a pause and one untimed call first: what the previous variant left running (ONNX
-                # Runtime's intra-op threads spin on the cores for 10-50 ms after a run) or evicted from
-                # the caches must not land in this variant's sample
-                time.sleep(SETTLE_SECONDS)
-                models[v](x)
-                times[v][key].append(_time(partial(models[v], x), iters[key], device))
+                for v in group:
+                    # a pause and one untimed call first: what the previous variant left running (ONNX
+                    # Runtime's intra-op threads spin on the cores for 10-50 ms after a run) or evicted
+                    # from the caches must not land in this variant's sample
+                    time.sleep(SETTLE_SECONDS)
+                    models[v](x)
+                    times[v][key].append(_time(partial(models[v], x), iters[key], device))
         for key in inputs:  # in the same round as the others, so that drift of the machine cancels here too
             if calls[key]:
                 conv_only[key].append(_conv_only_seconds(calls[key], device))
