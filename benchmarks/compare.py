@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # report.py beside this script, whether run as a script or imported
     sys.path.insert(0, str(HERE))
 
+from fid import BEGIN, END, write_section  # noqa: E402
 from report import machine, markdown, targets, targets_table  # noqa: E402
 
 from inception_zoo.bench import build_parser as bench_parser  # noqa: E402
@@ -43,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kept_fid_section(path: str | None) -> str:
+    """The FID section that benchmarks/fid.py wrote into the markdown report, kept across a rewrite."""
+    text = Path(path).read_text(encoding="utf-8") if path and Path(path).exists() else ""
+    if BEGIN in text and END in text:
+        return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure as ``inception-zoo bench`` does, add the machine report to the JSON report, print the table
     and the targets, write the JSON report and, with ``--markdown``, the markdown report (its command
@@ -58,6 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = checked_args(build_parser().parse_args(argv), PROG)
     if args.markdown:
         check_writable("--markdown", args.markdown, PROG)
+    fid_section = _kept_fid_section(args.markdown)
     report = run(args)
     report["machine"] = {**machine(), **report["machine"]}
     print(table(report))
@@ -70,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = shlex.join(["python", "benchmarks/compare.py", *argv])
         try:
             Path(args.markdown).write_text(markdown(report, command) + "\n")
+            if fid_section:
+                write_section(Path(args.markdown), fid_section)
         except OSError as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             return 1

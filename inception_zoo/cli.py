@@ -6,6 +6,7 @@ figures. ``inception-zoo convert SRC DST --model NAME [--source S]`` converts a 
 ``inception-zoo list [PATTERN] [--pretrained]`` lists the models, or their published weights.
 ``inception-zoo predict IMAGE... --model NAME.TAG [--top K]`` prints the top-k ImageNet classes.
 ``inception-zoo quantize --model NAME --checkpoint PATH --calib DIR --out FILE`` writes an int8 model.
+``inception-zoo fid PATH1 PATH2`` prints the Fréchet Inception Distance of two image folders (or .npz files).
 """
 
 from __future__ import annotations
@@ -107,10 +108,15 @@ def _list_pretrained(pattern: str) -> int:
     for name in names:
         record, row = get_pretrained(name)
         default = " (default)" if row is record.pretrained[0] else ""
-        rows.append([name + default, f"{row.top1:.2f}", f"{row.top5:.2f}", row.source, row.license])
+        rows.append([name + default, _accuracy(row.top1), _accuracy(row.top5), row.source, row.license])
     print(tabulate(rows, headers=["tag", "top-1 (%)", "top-5 (%)", "source", "license"], tablefmt="simple",
                    disable_numparse=True))
     return 0
+
+
+def _accuracy(value: float | None) -> str:
+    """A published accuracy in percent, or "-" for weights published without one (the FID Inception)."""
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -149,25 +155,8 @@ def _checkpoint_model(name: str, checkpoint: str):
     return converted(name, state)
 
 
-def _unwritable(path: Path) -> str:
-    """Why a file cannot be written at ``path`` ("" if it can): a folder there, a missing folder, no
-    permission or a file system that refuses new files (tried: a file made there is removed again)."""
-    if path.is_dir():
-        return "is a folder"
-    if not path.parent.is_dir():
-        return f"{path.parent} is not a folder" if path.parent.exists() else f"folder {path.parent} does not exist"
-    existed = path.exists()
-    try:
-        with open(path, "ab"):
-            pass
-    except OSError as e:
-        return f"cannot be written ({e.strerror or e})"
-    if not existed:
-        path.unlink(missing_ok=True)
-    return ""
-
-
 def _quantize(args: argparse.Namespace) -> int:
+    from ._args import unwritable
     from .deploy.int8_files import SUFFIX, calibration_images, save_quantized
     from .deploy.quantize import quantize
     from .registry import error_message
@@ -182,7 +171,7 @@ def _quantize(args: argparse.Namespace) -> int:
         return fail(f"--out: --backend {args.backend} writes {suffix} files; got {args.out!r}")
     if args.batch_size < 1:
         return fail(f"--batch-size must be at least 1, got {args.batch_size}")
-    problem = _unwritable(out)  # before the slow part, not after
+    problem = unwritable(out)  # before the slow part, not after
     if problem:
         return fail(f"--out {args.out}: {problem}")
     try:
@@ -204,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tabulate import tabulate_formats
 
     from . import __version__
+    from .weights.load import SOURCES
 
     parser = argparse.ArgumentParser(
         prog="inception-zoo",
@@ -237,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("dst", metavar="DST", help="output path, ending in .safetensors")
     convert.add_argument("--model", required=True, metavar="NAME", help="our model name (see 'inception-zoo list')")
     convert.add_argument(
-        "--source", default="auto", choices=["auto", "ours", "legacy", "torchvision", "timm", "pytorchcv"],
+        "--source", default="auto", choices=SOURCES,
         help="the checkpoint's layout (default: detected from its keys)",
     )
     convert.set_defaults(func=_convert)
@@ -313,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="calibration images, spread over the folder's sorted files (default: 100)")
     quant.add_argument("--batch-size", type=int, default=8, metavar="N", help="calibration batch (default: 8)")
     quant.set_defaults(func=_quantize)
+
+    from .fid import cli as fid_cli
+
+    fid = sub.add_parser("fid", help="the Fréchet Inception Distance between two image folders (or .npz statistics)",
+                         description=fid_cli.DESCRIPTION)
+    fid_cli.build_parser(fid)
+    fid.set_defaults(func=fid_cli.main)
     return parser
 
 

@@ -81,7 +81,7 @@ def pretrained_table(records: list[ModelRecord]) -> str:
             where = p.url if p.url else f"[hf-hub:{p.hf_hub[0]}](https://huggingface.co/{p.hf_hub[0]})"
             rows.append([
                 f"`{r.name}.{p.tag}`" + (" (default)" if p is r.pretrained[0] else ""), f"{p.source}: {where}",
-                p.license, f"{p.top1:.2f}", f"{p.top5:.2f}",
+                p.license, "-" if p.top1 is None else f"{p.top1:.2f}", "-" if p.top5 is None else f"{p.top5:.2f}",
                 f"{_size(p.input_size)}, crop {p.crop_pct}, {p.interpolation}, mean {p.mean}, std {p.std}",
                 p.accuracy_source,
             ])

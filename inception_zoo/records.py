@@ -73,7 +73,8 @@ class Recipe:
 class Peer:
     """Another library's implementation of the same network, whose checkpoints load here.
 
-    ``source`` is the library (``"torchvision"``, ``"timm"``, ``"pytorchcv"``), ``model`` its model name.
+    ``source`` is the library (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``), ``model``
+    its model name.
     The key map (peer key -> our key) is a committed table in ``inception_zoo/weights/keymaps/``; the
     peer library is needed only to regenerate it. ``transform_input``: the peer's published weights
     expect torchvision's input transform (folded into our first convolution on conversion)."""
@@ -90,12 +91,14 @@ class Pretrained:
     Where it lives: ``url`` (downloaded with ``torch.hub.load_state_dict_from_url`` into
     ``$TORCH_HOME/hub/checkpoints``) or ``hf_hub`` = (repo id, file name) (downloaded with
     ``huggingface_hub.hf_hub_download`` into ``$HF_HOME/hub``). ``source`` is the key layout of the file
-    (``"torchvision"``, ``"timm"``, ``"pytorchcv"``: converted through the committed key map).
+    (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``: converted through the committed key
+    map).
     ``sha256``: the hash prefix the source publishes in the file name (checked by torch.hub on download);
     ``sha1``: pytorchcv's, of the ``.pth`` inside its zip (checked after download).
 
     What it is: ``license``, the published ImageNet-1k validation ``top1`` / ``top5`` accuracy in percent
-    and ``accuracy_source`` (where they are published, at which input size and crop).
+    and ``accuracy_source`` (where they are published, at which input size and crop; or, with ``top1`` and
+    ``top5`` None, why there are none: weights published for another use than classifying ImageNet-1k).
 
     What input it expects: ``input_size`` (C, H, W), ``crop_pct``, ``interpolation``, ``mean`` / ``std``
     after scaling RGB to [0, 1] (``input_note`` says so in words). Conventions the source applies inside
@@ -106,8 +109,8 @@ class Pretrained:
     tag: str
     source: str
     license: str
-    top1: float
-    top5: float
+    top1: float | None
+    top5: float | None
     accuracy_source: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
@@ -158,6 +161,8 @@ class ModelRecord:
         recipe: the paper's training recipe (``inception-zoo train --recipe paper``), if it gives one.
         peers: implementations in other libraries whose checkpoints load into this model.
         pretrained: the published checkpoints (:class:`Pretrained`), the default tag first.
+        feature_taps: the stages whose outputs ``features_only`` returns (and ``feature_info`` lists), in
+            forward order; empty (the default): the last stage at each reduction (2, 4, 8, 16, 32).
     """
 
     name: str
@@ -180,6 +185,7 @@ class ModelRecord:
     peers: tuple[Peer, ...] = ()
     pretrained: tuple[Pretrained, ...] = ()
     aliases: tuple[str, ...] = ()
+    feature_taps: tuple[str, ...] = ()
     doc: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -215,6 +221,12 @@ class ModelRecord:
             if aux.tap not in names:
                 raise ValueError(f"{self.name}: auxiliary head taps {aux.tap!r}, which is not a stage of the "
                                  f"layout ({', '.join(names)})")
+        if self.feature_taps and (
+            not set(self.feature_taps) <= set(names)
+            or list(self.feature_taps) != sorted(self.feature_taps, key=names.index)
+        ):
+            raise ValueError(f"{self.name}: feature_taps must be stages of the layout in forward order "
+                             f"({', '.join(names)}), got {self.feature_taps!r}")
         if bool(self.aux_heads) != (self.params_aux is not None):
             raise ValueError(f"{self.name}: params_aux is the count with the auxiliary heads; give it exactly "
                              "when the record has aux_heads")

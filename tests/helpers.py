@@ -20,6 +20,33 @@ def realistic(model: nn.Module, seed: int = 0) -> nn.Module:
     return model.eval()
 
 
+def calibrated(model: nn.Module, x: torch.Tensor, seed: int = 0) -> nn.Module:
+    """Random BatchNorm affine parameters, and running statistics measured on ``x`` (one train-mode forward,
+    cumulative averages): every layer's output then has about unit scale on images like ``x``, so a deep
+    network at random init still gives features that differ from image to image (with :func:`realistic`'s
+    statistics they fade into constants after a few dozen layers). Returns the model in eval mode.
+
+    The BatchNorm biases are positive (0.5-1.5), so that most ReLUs pass: with zero-mean biases a random
+    Inception v3 is chaotic, float32 rounding grows about 1.7× per Inception module (measured), and two
+    correct float32 implementations (channels-first against channels_last convolutions, say) differ by
+    1e-4 at pool3, which would hide a real error behind the tolerance. Here eager float32 is within 5e-6
+    of float64 at pool3, like a trained network."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+                m.bias.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.reset_running_stats()
+            m.momentum = None
+    with torch.no_grad():
+        model.train()(x)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 0.1
+    return model.eval()
+
+
 def close(ours: torch.Tensor, reference: torch.Tensor, rel: float = 1e-4) -> bool:
     """max |ours - reference| <= rel x max |reference|."""
     return (ours - reference).abs().max().item() <= rel * reference.abs().max().item()
@@ -34,3 +61,18 @@ class Exploit:
 
     def __reduce__(self):
         return (os.system, (f"touch {self.marker}",))
+
+
+# Models whose every module type another model's tests already cover in the expensive per-model tests
+# (ONNX export into both runtimes, scripting in a fresh process, deployed serving): inception_v3_fid is
+# inception_v3's layout with average pools that exclude the padding (inception_v4's) and one max-pool
+# branch (bn_inception's). The cheap per-model tests, deploy equivalence included, still take them.
+LAYOUT_TWINS = ("inception_v3_fid",)
+
+
+def models_without_twins() -> list[str]:
+    """Every registered model but :data:`LAYOUT_TWINS`."""
+    from inception_zoo import list_models
+
+    return [name for name in list_models() if name not in LAYOUT_TWINS]
+

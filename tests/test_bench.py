@@ -29,12 +29,13 @@ RUNTIME_VARIANTS = {"deploy_onnxruntime", "deploy_openvino", "peer_onnxruntime",
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-    """One real run of ``inception-zoo bench`` on the smallest model with a peer (every measurement on, the
-    two runtimes but not torch.compile, which takes minutes), its JSON report; the tests below read it, and
-    feed it to the commands' reporting code."""
+    """One real run of ``inception-zoo bench`` on the smallest model with a peer (every measurement on but
+    the memory probes, which test_memory_probe_measures_a_fresh_process covers; the two runtimes but not
+    torch.compile, which takes minutes), its JSON report; the tests below read it, and feed it to the
+    commands' reporting code."""
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     argv = ["bench", *TINY, "--repeats", "2", "--batch-size", "2", "--channels-last", "--json", str(out),
-            "--peers", "onnxruntime", "openvino"]
+            "--peers", "onnxruntime", "openvino", "--no-memory"]
     assert main(argv) == 0
     return json.loads(out.read_text())
 
@@ -61,7 +62,7 @@ def test_bench_measures_every_variant_and_ratio(measured):
         assert r["achieved_gflops"] == pytest.approx(2 * entry["macs"] * r["throughput_img_s"] / 1e9)
         assert r["matmul_fraction"] == pytest.approx(r["achieved_gflops"] / report["matmul"]["gflops"]["fp32"])
         assert 0 <= r["max_deviation"] < 1e-4, name  # the same function in every runtime, float32
-        assert (r["peak_memory_mb"] is None) == (name in RUNTIME_VARIANTS)  # probes: ours, deploy, peer
+        assert r["peak_memory_mb"] is None  # --no-memory
     assert res["ours"]["max_deviation"] == 0  # the reference itself
     assert res["deploy"]["train_step_ms"] is None and res["ours"]["train_step_ms"] > 0
     assert {name for name, r in res.items() if r["train_step_ms"]} == {"ours", "peer"}
@@ -451,3 +452,18 @@ def test_compared_pairs_are_timed_back_to_back_each_leading_in_turn(monkeypatch)
     assert rounds[2][:2] == [("peer_compile", 1), ("peer_compile", 2)]
     with pytest.raises(ValueError, match="each of the variants"):
         timing.time_eval(models, x1, xn, args, progress=None, groups=[("ours", "peer")])
+
+
+@pytest.mark.slow
+def test_memory_probe_measures_a_fresh_process():
+    """The memory column: one eval forward's resident-set growth in a child process, for the variants
+    that are plain PyTorch modules (one probed here: each child imports torch and builds the model)."""
+    import argparse
+
+    from inception_zoo.bench.measure import _probed
+    from inception_zoo.bench.memory import peak_memory_mb
+
+    args = argparse.Namespace(device="cpu", batch_size=2, channels_last=True, threads=1, memory=True)
+    assert _probed(args, "fp32") == ("ours", "deploy", "peer")
+    assert 1 < peak_memory_mb("inception_v1_bn", "deploy", "fp32", args) < 2000
+

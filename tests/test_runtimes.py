@@ -9,13 +9,13 @@ import threading
 import pytest
 import torch
 
-from inception_zoo import create_model, get_record, list_models, optimize_for_inference
+from inception_zoo import create_model, get_record, optimize_for_inference
 from inception_zoo.deploy import (
     DeployedInceptionNet, OnnxRuntimeModel, OpenVINOModel, RuntimeModel, available_backends, runtime_model, to_onnx,
 )
 from inception_zoo.deploy import model as deploy_model
 
-from helpers import close, realistic
+from helpers import close, models_without_twins, realistic
 
 pytest.importorskip("onnx")
 RUNTIMES = {"onnxruntime": OnnxRuntimeModel, "openvino": OpenVINOModel}
@@ -53,7 +53,7 @@ def _x(name, batch=2):
 
 
 @pytest.mark.parametrize("backend", RUNTIMES)
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", models_without_twins())
 def test_backend_reproduces_the_logits(name, backend):
     _needs(backend)
     model, runtime = _runtime(name, backend)

@@ -13,9 +13,11 @@ import torch
 from timm.layers import freeze_batch_norm_2d  # torchvision's FrozenBatchNorm2d in place of each BatchNorm2d
 from torch import nn
 
-from inception_zoo import get_record, list_models
+from inception_zoo import get_record
 
-MODELS = list_models()
+from helpers import models_without_twins
+
+MODELS = models_without_twins()
 # Scripting costs about 8 ms of TorchScript's frontend per submodule (2-10 s per model on this project's
 # CPU), so the extractors, whose forward is one generic loop over stages the models already cover, are
 # scripted for three layouts: no BatchNorm with LRN, the CIFAR reductions (1, 2, 4), and a selection.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .._args import positive_float, positive_int
 from .measure import PEER_CHOICES, VARIANTS, check_args, run
 from .memory import memory_probe
 from .timing import DTYPES, SAMPLE_SECONDS
@@ -31,35 +31,13 @@ HEADERS = ["dtype", "model", "variant", "latency b1 (ms)", "images/s", "train st
            "ceiling"]
 
 
-def _positive(text: str) -> int:
-    """argparse type: an integer >= 1. Raises ArgumentTypeError (one clear line) otherwise."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a positive, finite number of seconds. Raises ArgumentTypeError otherwise."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text}")
-    return value
-
-
 def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     """The benchmark's options, added to ``parser`` (the ``bench`` subcommand's) or to a new parser;
     returns it."""
     parser = parser or argparse.ArgumentParser(prog=PROG, description=DESCRIPTION)
     add = parser.add_argument
     add("--device", choices=["cpu", "cuda"], default="cpu")
-    add("--batch-size", type=_positive, default=8, metavar="N", help="batch of the throughput, train-step "
+    add("--batch-size", type=positive_int, default=8, metavar="N", help="batch of the throughput, train-step "
         "and memory figures (default 8); latency is at batch 1")
     add("--channels-last", action="store_true", help="channels_last weights and inputs, both sides")
     add("--dtype", nargs="+", choices=list(DTYPES), default=None,
@@ -74,13 +52,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="torch.compile (inductor, freezing) ours, deploy and the eager peer; the separate compiled-peer "
              "row is then left out")
     add("--models", default="*", metavar="PATTERN", help="fnmatch pattern (models with a peer)")
-    add("--repeats", type=_positive, default=5, help="timing rounds per model; figures are their medians")
-    add("--latency-iters", type=_positive, default=3, metavar="K",
+    add("--repeats", type=positive_int, default=5, help="timing rounds per model; figures are their medians")
+    add("--latency-iters", type=positive_int, default=3, metavar="K",
         help="at least K batch-1 forwards per latency sample (default 3)")
-    add("--sample-seconds", type=_positive_float, default=SAMPLE_SECONDS, metavar="S",
+    add("--sample-seconds", type=positive_float, default=SAMPLE_SECONDS, metavar="S",
         help=f"forwards per timing sample to fill about S seconds, half at batch 1 "
              f"(default {SAMPLE_SECONDS})")
-    add("--threads", type=_positive, default=None,
+    add("--threads", type=positive_int, default=None,
         help="torch threads, and the runtimes' (default: torch's)")
     add("--no-train", dest="train", action="store_false", help="skip the train-step timing")
     add("--no-memory", dest="memory", action="store_false", help="skip the peak-memory probes")

@@ -102,34 +102,23 @@ def load_quantized(path: str | os.PathLike, *, threads: int | None = None) -> Ru
 
 
 def calibration_images(folder: str | os.PathLike, model: nn.Module, *, limit: int = 100) -> torch.Tensor:
-    """Up to ``limit`` images found under ``folder`` (class folders too; jpg, png, bmp, ppm, pgm, tif, webp;
+    """Up to ``limit`` images found under ``folder`` (class folders too; :data:`~inception_zoo.images.IMAGE_SUFFIXES`;
     more are sampled evenly from the sorted list), read as RGB (grey for ``in_chans=1``) and put through the
     model's evaluation transform (timm's ``create_transform(**resolve_data_config({}, model=model))``):
     a float32 tensor (N, in_chans, H, W), H×W the ``default_cfg`` input size. Raises ValueError: no such
     folder, no image in it, an unreadable image (named), ``limit`` < 1, ``in_chans`` neither 1 nor 3."""
     import timm.data
-    from PIL import Image, UnidentifiedImageError
 
-    from ..train.data import _IMAGE_SUFFIXES
+    from ..images import image_files, read_image
 
-    root, mode = Path(folder), {1: "L", 3: "RGB"}.get(model.in_chans)
+    mode = {1: "L", 3: "RGB"}.get(model.in_chans)
     if not isinstance(limit, int) or limit < 1:
         raise ValueError(f"the number of calibration images must be a positive integer, got {limit!r}")
-    if not root.is_dir():
-        raise ValueError(f"calibration folder {str(root)!r} does not exist or is not a folder")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"no images under {str(root)!r} (looked for {' '.join(_IMAGE_SUFFIXES)})")
+    files = image_files(folder, what="calibration folder")
     if mode is None:
         raise ValueError(f"{model.name} takes {model.in_chans} channels; images are read as RGB (3) or grey (1)")
     if len(files) > limit:
         files = [files[i * len(files) // limit] for i in range(limit)]
     transform = timm.data.create_transform(**timm.data.resolve_data_config({}, model=model))
-    images = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                images.append(transform(im.convert(mode)))
-        except (OSError, UnidentifiedImageError) as e:
-            raise ValueError(f"cannot read image {file}: {e}") from None
+    images = [transform(read_image(file, mode)) for file in files]
     return torch.stack(images)

@@ -177,6 +177,7 @@ class InceptionNet(InputChecks):
         self.num_features = self.stage_info[-1].channels
         self.head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
         self.grad_checkpointing = False
+        self._tap_names: list[str] = list(record.feature_taps)
 
         self.aux_logits = bool(aux_logits)
         self.aux_heads = nn.ModuleList()
@@ -259,9 +260,13 @@ class InceptionNet(InputChecks):
         self.grad_checkpointing = bool(enable)
 
     def feature_taps(self) -> list[int]:
-        """Indices into ``features`` of the last stage at each reduction (input size / map size) the
-        network has: 2, 4, 8, 16, 32 for the ImageNet layouts; fewer for the CIFAR ones (1, 2, 4 for
-        inception_v1_cifar, whose stem keeps the 32×32 grid)."""
+        """Indices into ``features`` of the stages ``features_only`` returns: those the record names
+        (``ModelRecord.feature_taps``: inception_v3_fid's four FID taps), else the last stage at each
+        reduction (input size / map size) the network has: 2, 4, 8, 16, 32 for the ImageNet layouts; fewer
+        for the CIFAR ones (1, 2, 4 for inception_v1_cifar, whose stem keeps the 32×32 grid)."""
+        if self._tap_names:
+            names = [s.name for s in self.stage_info]
+            return [names.index(t) for t in self._tap_names]
         last: dict[int, int] = {}
         for i, s in enumerate(self.stage_info):
             last[s.reduction] = i

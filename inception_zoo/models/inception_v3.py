@@ -28,8 +28,8 @@ from ..records import (
 from ..registry import register_model
 from ._published import pytorchcv, timm_hub
 
-__all__ = ["STEM", "MAX_S2", "PAPER_RECIPE", "filter_bank", "inception_a", "reduction_a", "inception_b",
-           "reduction_b", "inception_c", "INCEPTION_V3"]
+__all__ = ["STEM", "AVG", "TF_AVG", "MAX_S2", "layout", "PAPER_RECIPE", "filter_bank", "inception_a", "reduction_a", "inception_b",
+           "reduction_b", "inception_c", "INCEPTION_V3", "INCEPTION_V3_FID"]
 
 PAPER = Paper(
     title="Rethinking the Inception Architecture for Computer Vision",
@@ -48,16 +48,19 @@ PAPER = Paper(
 PAPER_RECIPE = Recipe("rmsprop", 0.045, 0.94, 2, 0.1, 0.4, clip_grad=2.0, source="arXiv 1512.00567, Section 8")
 
 AVG = Pool("avg", 3, 1)
+# TensorFlow's "SAME" average pool: the padding is not counted in the average (the TF-trained v4 and
+# Inception-ResNet checkpoints, and the FID Inception below).
+TF_AVG = Pool("avg", 3, 1, count_include_pad=False)
 MAX_S2 = Pool("max", 3, 2)
 
 
-def inception_a(pool_proj: int) -> Mixed:
-    """Inception-A, 35×35 (Figure 5): 1×1 64 | 1×1 48 -> 5×5 64 | 1×1 64 -> 3×3 96 -> 3×3 96 | avg -> 1×1."""
+def inception_a(pool_proj: int, pool: Pool = AVG) -> Mixed:
+    """Inception-A, 35×35 (Figure 5): 1×1 64 | 1×1 48 -> 5×5 64 | 1×1 64 -> 3×3 96 -> 3×3 96 | pool -> 1×1."""
     return Mixed(
         branch1x1=(Conv(64),),
         branch5x5=(Conv(48), Conv(64, 5)),
         branch3x3dbl=(Conv(64), Conv(96, 3), Conv(96, 3)),
-        branch_pool=(AVG, Conv(pool_proj)),
+        branch_pool=(pool, Conv(pool_proj)),
     )
 
 
@@ -70,13 +73,13 @@ def reduction_a() -> Mixed:
     )
 
 
-def inception_b(c7: int) -> Mixed:
+def inception_b(c7: int, pool: Pool = AVG) -> Mixed:
     """Inception-B, 17×17, with factorized 7×7 (Figure 6); ``c7`` is the width inside the 7×7 branches."""
     return Mixed(
         branch1x1=(Conv(192),),
         branch7x7=(Conv(c7), Factorized(c7, 192, 7, first="1xn")),
         branch7x7dbl=(Conv(c7), Factorized(c7, c7, 7, first="nx1"), Factorized(c7, 192, 7, first="nx1")),
-        branch_pool=(AVG, Conv(192)),
+        branch_pool=(pool, Conv(192)),
     )
 
 
@@ -95,14 +98,14 @@ def filter_bank(width: int) -> Mixed:
     return Mixed(branch1x3=(Conv(width, (1, 3)),), branch3x1=(Conv(width, (3, 1)),))
 
 
-def inception_c() -> Mixed:
+def inception_c(pool: Pool = AVG) -> Mixed:
     """Inception-C, 8×8, with the expanded filter bank (Figure 7): 1×1 320 | 1×1 384 -> [1×3, 3×1] 384
-    each | 1×1 448 -> 3×3 384 -> [1×3, 3×1] 384 each | avg -> 1×1 192. 2048 channels out."""
+    each | 1×1 448 -> 3×3 384 -> [1×3, 3×1] 384 each | pool -> 1×1 192. 2048 channels out."""
     return Mixed(
         branch1x1=(Conv(320),),
         branch3x3=(Conv(384), filter_bank(384)),
         branch3x3dbl=(Conv(448), Conv(384, 3), filter_bank(384)),
-        branch_pool=(AVG, Conv(192)),
+        branch_pool=(pool, Conv(192)),
     )
 
 
@@ -116,22 +119,27 @@ STEM = (
     ("Conv2d_4a_3x3", Conv(192, 3, padding=0)),
 )
 
-# Table 1, with TF-slim's stage names.
-LAYOUT = (
-    *STEM,
-    ("MaxPool_5a_3x3", MAX_S2),
-    ("Mixed_5b", inception_a(32)),
-    ("Mixed_5c", inception_a(64)),
-    ("Mixed_5d", inception_a(64)),
-    ("Mixed_6a", reduction_a()),
-    ("Mixed_6b", inception_b(128)),
-    ("Mixed_6c", inception_b(160)),
-    ("Mixed_6d", inception_b(160)),
-    ("Mixed_6e", inception_b(192)),
-    ("Mixed_7a", reduction_b()),
-    ("Mixed_7b", inception_c()),
-    ("Mixed_7c", inception_c()),
-)
+def layout(pool: Pool = AVG, last_pool: Pool = AVG) -> tuple:
+    """Table 1, with TF-slim's stage names; ``pool`` is the pooling branch of every Inception module but
+    the last (Mixed_7c), whose pooling branch is ``last_pool``."""
+    return (
+        *STEM,
+        ("MaxPool_5a_3x3", MAX_S2),
+        ("Mixed_5b", inception_a(32, pool)),
+        ("Mixed_5c", inception_a(64, pool)),
+        ("Mixed_5d", inception_a(64, pool)),
+        ("Mixed_6a", reduction_a()),
+        ("Mixed_6b", inception_b(128, pool)),
+        ("Mixed_6c", inception_b(160, pool)),
+        ("Mixed_6d", inception_b(160, pool)),
+        ("Mixed_6e", inception_b(192, pool)),
+        ("Mixed_7a", reduction_b()),
+        ("Mixed_7b", inception_c(pool)),
+        ("Mixed_7c", inception_c(last_pool)),
+    )
+
+
+LAYOUT = layout()
 
 # Figure 8: 5×5/3 average pool (17×17 -> 5×5), 1×1 conv 128, 5×5 conv 768, FC; BatchNorm throughout.
 AUX_HEAD = AuxSpec("Mixed_6e", pool=(5, 3, 5), convs=(Conv(128), Conv(768, 5, padding=0)))
@@ -172,4 +180,55 @@ INCEPTION_V3 = register_model(ModelRecord(
     doc="Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5, in the "
     "layout of the released TensorFlow checkpoint that torchvision and timm share. The auxiliary head taps "
     "Mixed_6e. The paper trains with label smoothing 0.1 and auxiliary weight 0.4.",
+))
+
+
+# The FID Inception: TensorFlow's Inception v3 graph of 2015-12-05 (inception-2015-12-05.tgz), which the
+# Fréchet Inception Distance is defined on (Heusel et al., arXiv 1706.08500) and pytorch-fid and
+# torch-fidelity port. Table 1's layout with the graph's own pooling: every Inception module's average
+# pool leaves the padding out of the average (TF_AVG), the last module's pooling branch is a 3×3/1 max
+# pool, and the classifier has 1008 outputs (TF's 2015 label map). No auxiliary head in the graph.
+FID_TAPS = ("MaxPool_3a_3x3", "MaxPool_5a_3x3", "Mixed_6e", "Mixed_7c")  # pytorch-fid's blocks 0-3
+
+INCEPTION_V3_FID = register_model(ModelRecord(
+    name="inception_v3_fid",
+    summary="the FID Inception: TF's 2015-12-05 Inception v3 graph, as pytorch-fid and torch-fidelity port it",
+    paper=PAPER,
+    layout=layout(pool=TF_AVG, last_pool=Pool("max", 3, 1)),
+    conv=dict(bn=True, bn_eps=1e-3),
+    input_size=(3, 299, 299), min_input_size=(3, 75, 75),
+    # pytorch-fid's input: RGB in [0, 1], bilinear resize to 299×299 (no crop), then 2x - 1
+    mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
+    drop_rate=0.0,
+    num_classes=1008,
+    params=23_850_960,
+    peers=(Peer("pytorch_fid", "fid_inception_v3"),),
+    feature_taps=FID_TAPS,
+    pretrained=(
+        Pretrained(
+            "fid", "pytorch_fid",
+            url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+            "pt_inception-2015-12-05-6726825d.pth",
+            sha256="6726825d", license="Apache-2.0 (TensorFlow models; ported by pytorch-fid)",
+            top1=None, top5=None,
+            accuracy_source="none published: the FID's feature network (TF's 2015-12-05 graph, 1008 classes)",
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
+            notes="pytorch-fid's port of inception-2015-12-05.tgz; the network every published FID uses",
+        ),
+        Pretrained(
+            "fidelity", "pytorch_fid",
+            url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+            "weights-inception-2015-12-05-6726825d.pth",
+            sha256="6726825d", license="Apache-2.0 (TensorFlow models; ported by torch-fidelity)",
+            top1=None, top5=None,
+            accuracy_source="none published: the FID's feature network (TF's 2015-12-05 graph, 1008 classes)",
+            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
+            notes="the same weights as torch-fidelity publishes them (its own file, the same keys)",
+        ),
+    ),
+    doc="The network of the Fréchet Inception Distance (arXiv 1706.08500): TensorFlow's Inception v3 graph "
+    "of 2015-12-05, ported by pytorch-fid and torch-fidelity. Inception v3's Table 1 layout with average "
+    "pools that exclude the padding, a max-pool branch in Mixed_7c and 1008 classes. features_only returns "
+    "the four maps the FID packages tap (64, 192, 768 and 2048 channels); forward_head(x, pre_logits=True) "
+    "the 2048-d pool3 vector. inception_zoo.fid computes activations, statistics and the FID with it.",
 ))

@@ -10,7 +10,7 @@ the checkpoint's order is kept. Average pools exclude the padding (TensorFlow's 
 
 from __future__ import annotations
 
-from ..layers import Conv, Factorized, Mixed, Pool
+from ..layers import Conv, Factorized, Mixed
 from ..records import (
     IMAGENET_INCEPTION_MEAN,
     IMAGENET_INCEPTION_STD,
@@ -20,7 +20,7 @@ from ..records import (
 )
 from ..registry import register_model
 from ._published import pytorchcv, timm_hub
-from .inception_v3 import MAX_S2, PAPER_RECIPE, filter_bank
+from .inception_v3 import MAX_S2, PAPER_RECIPE, TF_AVG, filter_bank
 
 __all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "INCEPTION_V4"]
 
@@ -31,8 +31,6 @@ PAPER = Paper(
     top1=80.0,
     top1_note="Table 2, 20.0% top-1 error, single model, single crop",
 )
-
-TF_AVG = Pool("avg", 3, 1, count_include_pad=False)
 
 # Branches are positional, as TF-slim's Branch_0 ... Branch_3: weight keys branch0 ... branch3.
 

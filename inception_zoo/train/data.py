@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..images import IMAGE_SUFFIXES
+
 __all__ = ["TrainError", "digits_split", "DIGITS_SIZE"]
 
 # The side, in pixels, of the digits when no data directory is given: the scans' own 8×8 (upscaling adds no
 # information, and 8×8 costs a sixteenth of 32×32: about 35 s for the default run on a 2-core CPU, fp32),
 # or the model's minimum input size where that is larger (see _digits_size).
 DIGITS_SIZE = 8
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
 class TrainError(Exception):
@@ -119,7 +120,7 @@ def _check_images(split: Path) -> None:
     from PIL import Image
 
     for path in sorted(p for p in split.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in _IMAGE_SUFFIXES:
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         try:
             with Image.open(path) as im:

@@ -1,4 +1,4 @@
-"""Loading checkpoints (ours, our 0.1 layout, torchvision's, timm's, pytorchcv's) and saving ours.
+"""Loading checkpoints (ours, our 0.1 layout, torchvision's, timm's, pytorchcv's, pytorch-fid's); saving ours.
 
 A peer checkpoint is converted through the committed key map of its layout
 (:mod:`inception_zoo.weights.keymaps`): a table lookup, no peer library needed. The layout is detected
@@ -29,7 +29,7 @@ from .reader import CheckpointError, few, read_checkpoint, strip_prefix_to_fit, 
 
 __all__ = ["SOURCES", "convert_checkpoint", "converted", "load_pretrained", "save_weights"]
 
-SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv")
+SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv", "pytorch_fid")
 _OURS_AUX = ("aux_heads.",)
 
 
@@ -147,10 +147,11 @@ def load_pretrained(
             file is run: a pickled class other than ``argparse.Namespace`` is refused with its name; a whole
             pickled model (``torch.save(model)``) with the two lines that make it a state dict.
         source: ``"auto"`` (detected from the keys), or one of ``"ours"``, ``"legacy"`` (inception_zoo 0.1's
-            positional keys), ``"torchvision"``, ``"timm"``, ``"pytorchcv"``. The peers of each model are
-            its record's ``peers``: inception_v1_bn <- torchvision googlenet; inception_v3 <- timm or
-            torchvision inception_v3 (same keys; auto takes timm's); inception_v4, inception_resnet_v2 <-
-            timm; xception <- timm legacy_xception; bn_inception <- pytorchcv.
+            positional keys), ``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``. The peers of
+            each model are its record's ``peers``: inception_v1_bn <- torchvision googlenet; inception_v3 <-
+            timm or torchvision inception_v3 (same keys; auto takes timm's); inception_v4,
+            inception_resnet_v2 <- timm; xception <- timm legacy_xception; bn_inception <- pytorchcv;
+            inception_v3_fid <- pytorch-fid's FID Inception (torch-fidelity's file has the same keys).
         transform_input: fold torchvision's input transform into the first convolution, so that the model
             takes ImageNet-normalized input. Default: True for torchvision checkpoints, else False.
         use_ema: for a training checkpoint that holds both EMA weights (timm's ``state_dict_ema``,

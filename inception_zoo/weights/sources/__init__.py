@@ -14,7 +14,7 @@ from ...records import Peer
 
 __all__ = ["SOURCES", "PeerModel", "peer_model", "build_peer"]
 
-SOURCES = ("torchvision", "timm", "pytorchcv")
+SOURCES = ("torchvision", "timm", "pytorchcv", "pytorch_fid")
 
 
 @dataclass(frozen=True)
