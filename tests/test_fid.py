@@ -120,6 +120,21 @@ def test_activations_equal_pytorch_fid(env, dims):
     assert _rel(eager, theirs) <= 1e-5
 
 
+def test_deploy_features_are_as_exact_as_the_eager_network(env):
+    """The deploy form (BatchNorm folded, fused and merged convolutions), the default, is as close to exact
+    arithmetic (the network in float64) as the eager float32 network pytorch-fid runs."""
+    import copy
+
+    from inception_zoo.fid import FIDModel
+
+    x = preprocess(_uint8(env["b"], 4))
+    net = create_model("inception_v3_fid", pretrained=True).eval()
+    with torch.inference_mode():
+        exact = FIDModel(copy.deepcopy(net).double())(x.double())
+        eager, deploy = FIDModel(net)(x), fid_model()(x)
+    assert _rel(deploy, exact) <= max(2 * _rel(eager, exact), 1e-6) and _rel(deploy, eager) <= 1e-5
+
+
 # The FID's matrix square root of a 2048×2048 product takes 24 s on this project's 2-core CPU, in each
 # tool: the suite compares the 192-d FID (the same reading, resizing, statistics and square root, the
 # network up to MaxPool_5a; pool3's features are compared above), `-m heavy` the 2048-d one.
