@@ -203,7 +203,7 @@ def test_torch_fidelity_features_with_its_resize(env):
 
 
 def test_grey_rgba_and_16_bit_images_are_read_as_pytorch_fid_reads_them(tmp_path):
-    from inception_zoo.fid.features import _Files
+    from inception_zoo.fid.features import _decode
 
     photo = _photos()[1][:40, :50]
     cases = {
@@ -215,10 +215,9 @@ def test_grey_rgba_and_16_bit_images_are_read_as_pytorch_fid_reads_them(tmp_path
         image.save(tmp_path / name)
     files = sorted(tmp_path.iterdir())
     assert Image.open(tmp_path / "deep.png").mode.startswith("I")
-    dataset = _Files(files)
-    for i, file in enumerate(files):
+    for file in files:
         rgb = torch.from_numpy(np.array(Image.open(file).convert("RGB"))).permute(2, 0, 1)
-        x, error = dataset[i]
+        x, error = _decode(file)
         assert not error and torch.equal(x, rgb), file.name
 
 
@@ -242,6 +241,9 @@ def test_empty_folder(env, tmp_path, capsys):
 def test_fewer_than_two_images(env, tmp_path, capsys):
     Image.fromarray(_photos()[0][:64, :64]).save(tmp_path / "one.png")
     assert "at least 2 images" in _error([str(tmp_path), str(env["b"])], capsys)
+    # also for the statistics of one folder, before any feature is computed (no progress bar)
+    message = _error([str(tmp_path), "--save-stats", str(tmp_path / "one.npz")], capsys)
+    assert message.startswith(f"inception-zoo fid: {tmp_path}: the FID needs at least 2 images")
 
 
 def test_corrupt_image_is_named(env, tmp_path, capsys):
@@ -261,6 +263,23 @@ def test_statistics_of_different_dims(env, tmp_path, capsys):
     assert "different dims" in _error([str(tmp_path / "a.npz"), str(tmp_path / "b.npz")], capsys)
 
 
+def test_npz_with_values_that_are_not_statistics(tmp_path, capsys):
+    with open(tmp_path / "good.NPZ", "wb") as f:  # any case of the suffix is a .npz (np.savez would add .npz)
+        np.savez(f, mu=np.zeros(4), sigma=np.eye(4))
+    np.savez(tmp_path / "nan.npz", mu=np.full(4, np.nan), sigma=np.eye(4))
+    np.savez(tmp_path / "text.npz", mu=np.array(["a"] * 4), sigma=np.eye(4))
+    good = str(tmp_path / "good.NPZ")
+    assert "mu holds NaN or infinite values" in _error([str(tmp_path / "nan.npz"), good], capsys)
+    assert "mu holds <U1 values, not real numbers" in _error([str(tmp_path / "text.npz"), good], capsys)
+    assert main(["fid", good, good]) == 0 and capsys.readouterr().out == "FID: 0.0\n"
+
+
+def test_device_errors_are_one_line(env, capsys):
+    assert "device must be cpu, cuda" in _error([str(env["a"]), str(env["b"]), "--device", "foo"], capsys)
+    if not torch.cuda.is_available():
+        assert "no CUDA device is available" in _error([str(env["a"]), str(env["b"]), "--device", "cuda"], capsys)
+
+
 def test_npz_without_mu_and_sigma(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", mean=np.zeros(4), cov=np.eye(4))
     np.savez(tmp_path / "good.npz", mu=np.zeros(4), sigma=np.eye(4))
@@ -275,8 +294,11 @@ def test_bad_options(tmp_path, capsys):
     assert "does not exist" in _error([good, str(tmp_path / "missing")], capsys)
     with pytest.raises(SystemExit):
         main(["fid", good, good, "--dims", "100"])
-    with pytest.raises(ValueError, match="images must be a"):
+    with pytest.raises(ValueError, match=re.escape("images must be a (B, 3, H, W) or (B, 1, H, W) tensor, got (2, 4, 8, 8)")):
         activations(torch.zeros(2, 4, 8, 8), progress=False)
+    with pytest.warns(UserWarning, match=re.escape("float images are taken in [0, 1] (pytorch-fid's convention); "
+                                                    "these span [0, 255]")):
+        preprocess(torch.linspace(0, 255, 3 * 8 * 8).reshape(1, 3, 8, 8))
     with pytest.raises(ValueError, match="uint8 in \\[0, 255\\] or float"):
         preprocess(torch.zeros(2, 3, 8, 8, dtype=torch.int32))
     with pytest.raises(ValueError, match="at least 2 images"):

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .features import DIMS, PRECISIONS, RESIZES
+from .features import DIMS, PRECISIONS, RESIZES, is_statistics_file
 
 __all__ = ["DESCRIPTION", "build_parser", "main"]
 
@@ -27,7 +27,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     add("--batch-size", type=positive_int, default=50, metavar="N", help="images per forward (default: 50)")
     add("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
     add("--num-workers", type=non_negative_int, default=None, metavar="N",
-        help="processes reading images (default: min(8, CPUs), as pytorch-fid)")
+        help="threads decoding images (default: min(8, CPUs); 0: none)")
     add("--dims", type=int, default=2048, choices=DIMS,
         help="the features: 2048 (pool3, the FID's; default), 768, 192 or 64 (earlier taps)")
     add("--save-stats", metavar="OUT.npz", help="also write the first folder's statistics (pytorch-fid's .npz: "
@@ -55,9 +55,9 @@ def _problem(args: argparse.Namespace) -> str:
         return f"{missing[0]} does not exist"
     if args.save_stats is None:
         return ""
-    if Path(args.save_stats).suffix != ".npz":
+    if Path(args.save_stats).suffix.lower() != ".npz":
         return f"--save-stats writes pytorch-fid's .npz format; {args.save_stats!r} must end in .npz"
-    if args.paths[0].endswith(".npz"):
+    if is_statistics_file(args.paths[0]):
         return "--save-stats saves the statistics of the first path, which must be an image folder"
     problem = unwritable(Path(args.save_stats))
     return f"--save-stats {args.save_stats}: {problem}" if problem else ""
@@ -67,8 +67,8 @@ def main(args: argparse.Namespace) -> int:
     """Run the command; errors are one line on stderr and exit status 1."""
     from ..registry import error_message
     from ..weights import CheckpointError
-    from .distance import fid, save_statistics, statistics
-    from .features import activations
+    from .distance import check_image_sets, fid, save_statistics, statistics
+    from .features import activations, check_device
 
     problem = _problem(args)
     if problem:
@@ -78,6 +78,8 @@ def main(args: argparse.Namespace) -> int:
                    resize=args.resize, precision=args.precision, progress=not args.no_progress)
     try:
         if len(args.paths) == 1:
+            check_image_sets(args.paths[0])
+            check_device(args.device)
             save_statistics(args.save_stats, *statistics(activations(args.paths[0], dims=args.dims, **options)))
         else:
             value = fid(*args.paths, dims=args.dims, save_stats=args.save_stats, **options)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .features import activations, fid_model, files_of
+from .features import activations, check_device, fid_model, files_of, is_statistics_file
 
-__all__ = ["fid", "frechet_distance", "load_statistics", "save_statistics", "statistics"]
+__all__ = ["check_image_sets", "fid", "frechet_distance", "load_statistics", "save_statistics", "statistics"]
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ def save_statistics(path: str | os.PathLike, mu: np.ndarray, sigma: np.ndarray) 
         ValueError: ``path`` does not end in ``.npz``.
     """
     path = Path(path)
-    if path.suffix != ".npz":
+    if path.suffix.lower() != ".npz":
         raise ValueError(f"statistics are written as .npz; {str(path)!r} must end in .npz")
     np.savez_compressed(path, mu=mu, sigma=sigma)
     return path
@@ -85,45 +85,69 @@ def load_statistics(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except Exception as e:  # noqa: BLE001 - OSError, BadZipFile, EOFError, ValueError (pickled data) ...
+    except ValueError:  # numpy's "pickled (object) data": not arrays of numbers
+        raise ValueError(f"{path}: not a readable .npz statistics file (it holds pickled objects, or is not an "
+                         ".npz archive at all)") from None
+    except Exception as e:  # noqa: BLE001 - OSError, BadZipFile, EOFError ...
         raise ValueError(f"{path}: not a readable .npz statistics file ({type(e).__name__}: {e})") from None
     missing = [k for k in ("mu", "sigma") if k not in arrays]
     if missing:
         raise ValueError(f"{path}: no {' or '.join(missing)} in it (keys: {', '.join(arrays) or 'none'}); "
                          "FID statistics files hold mu and sigma")
+    for key in ("mu", "sigma"):
+        if not (np.issubdtype(arrays[key].dtype, np.floating) or np.issubdtype(arrays[key].dtype, np.integer)):
+            raise ValueError(f"{path}: {key} holds {arrays[key].dtype} values, not real numbers")
+        if not np.isfinite(arrays[key]).all():
+            raise ValueError(f"{path}: {key} holds NaN or infinite values")
     mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
         raise ValueError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not fit (dims,) and (dims, dims)")
     return mu, sigma
 
 
-def fid(path1, path2, *, dims: int = 2048, save_stats: str | os.PathLike | None = None, **kwargs) -> float:
-    """The FID between two image sets, each a folder (or anything :func:`activations` takes) or a ``.npz``
-    statistics file. ``kwargs`` go to :func:`activations` (batch_size, device, num_workers, resize,
-    precision, progress); ``save_stats``: also write the first set's statistics there.
+def check_image_sets(*sets) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The input checks of :func:`fid`, before any work: each set a ``.npz`` (loaded here: the returned
+    {position: (mu, sigma)}) or images; a folder or file list of fewer than 2 images is refused.
 
     Raises:
-        ValueError: as :func:`activations`, :func:`statistics`, :func:`load_statistics` and
-            :func:`frechet_distance` (a ``.npz`` of other dims than the other set's included).
+        ValueError: as :func:`load_statistics`; a missing path; fewer than 2 images.
     """
     loaded = {}
-    for i, images in enumerate((path1, path2)):  # every input problem before any work
-        if isinstance(images, (str, os.PathLike)) and str(images).endswith(".npz"):
+    for i, images in enumerate(sets):
+        if is_statistics_file(images):
             loaded[i] = load_statistics(images)
             continue
         files = files_of(images)
         if files is not None and len(files) < 2:
             raise ValueError(f"{images}: the FID needs at least 2 images (the covariance of {len(files)} is undefined)")
-    if 0 in loaded and 1 in loaded:
-        return frechet_distance(*loaded[0], *loaded[1])
+    return loaded
+
+
+def fid(path1, path2, *, dims: int = 2048, save_stats: str | os.PathLike | None = None,
+        model: torch.nn.Module | None = None, **kwargs) -> float:
+    """The FID between two image sets, each a folder (or anything :func:`activations` takes) or a ``.npz``
+    statistics file. ``kwargs`` go to :func:`activations` (batch_size, device, num_workers, resize,
+    precision, progress); ``model``: a :class:`FIDModel` (default: :func:`fid_model` for ``dims``);
+    ``save_stats``: also write the first set's statistics there (once both sets are done).
+
+    Raises:
+        ValueError: as :func:`activations`, :func:`statistics`, :func:`load_statistics` and
+            :func:`frechet_distance` (a ``.npz`` of other dims than the other set's included); every input
+            problem that can be seen before computing features is raised before.
+    """
+    if save_stats is not None and Path(save_stats).suffix.lower() != ".npz":
+        raise ValueError(f"statistics are written as .npz; {str(save_stats)!r} must end in .npz")
+    device = check_device(kwargs.pop("device", None))
+    loaded = check_image_sets(path1, path2)
+    dims = model.dims if model is not None else dims
     for i, (mu, _) in loaded.items():
-        if len(mu) != dims:
+        if len(mu) != dims and len(loaded) == 1:
             raise ValueError(f"{(path1, path2)[i]} holds statistics of {len(mu)}-dim features, the other set's are "
                              f"computed with dims={dims}: use the same dims for both")
-    device = kwargs.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = fid_model(dims, device=device)
+    if len(loaded) < 2 and model is None:
+        model = fid_model(dims, device=device)
     s1 = loaded[0] if 0 in loaded else statistics(activations(path1, model, device=device, **kwargs))
+    s2 = loaded[1] if 1 in loaded else statistics(activations(path2, model, device=device, **kwargs))
     if save_stats is not None:
         save_statistics(save_stats, *s1)
-    s2 = loaded[1] if 1 in loaded else statistics(activations(path2, model, device=device, **kwargs))
     return frechet_distance(*s1, *s2)

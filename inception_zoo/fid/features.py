@@ -4,7 +4,9 @@ torch-fidelity do, through ``inception_v3_fid`` up to one tap, pooled."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DIMS", "PRECISIONS", "RESIZES", "FIDModel", "activations", "fid_model", "files_of", "preprocess"]
+__all__ = ["DIMS", "PRECISIONS", "RESIZES", "FIDModel", "activations", "check_device", "fid_model", "files_of",
+           "is_statistics_file", "preprocess"]
 
 DIMS = (64, 192, 768, 2048)  # the taps: after MaxPool_3a, after MaxPool_5a, Mixed_6e, pool3 (pytorch-fid's blocks 0-3)
 RESIZES = ("pytorch-fid", "torch-fidelity")
@@ -57,11 +60,13 @@ def preprocess(images: torch.Tensor, resize: str = "pytorch-fid") -> torch.Tenso
     """
     if resize not in RESIZES:
         raise ValueError(f"resize must be one of {', '.join(RESIZES)}, got {resize!r}")
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a (B, 3, H, W) or (B, 1, H, W) tensor, got {got}")
-    if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise ValueError(f"images must be uint8 in [0, 255] or float in [0, 1], got {images.dtype}")
+    _check_tensor(images)
+    if images.is_floating_point() and images.numel():
+        low, high = float(images.min()), float(images.max())
+        if low < -0.01 or high > 1.01:
+            warnings.warn(f"float images are taken in [0, 1] (pytorch-fid's convention); these span "
+                          f"[{low:.3g}, {high:.3g}]: scale them first (x / 255 for 0-255, (x + 1) / 2 for "
+                          "[-1, 1]), or pass uint8", UserWarning, stacklevel=2)
     x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
     if resize == "pytorch-fid":
         x = x.float().div(255) if x.dtype == torch.uint8 else x.float()  # torchvision's ToTensor
@@ -71,26 +76,48 @@ def preprocess(images: torch.Tensor, resize: str = "pytorch-fid") -> torch.Tenso
     return (_resize_tf1(x, SIZE) - 128) / 128
 
 
-class _Files(torch.utils.data.Dataset):
-    """Image files decoded as RGB uint8 (3, H, W) tensors, one by one. A file's error is returned, not
-    raised, so that the caller raises it as one line (DataLoader would wrap it in a worker traceback).
-    Resizing is left to the main process, on the batch (as pytorch-fid does it: a resize computed in a
-    one-thread worker can differ from the main process's in the last bit)."""
+def _check_tensor(images) -> None:
+    """Raises ValueError unless ``images`` is a (B, 3 or 1, H, W) uint8 or floating-point tensor."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3):
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a (B, 3, H, W) or (B, 1, H, W) tensor, got {got}")
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise ValueError(f"images must be uint8 in [0, 255] or float in [0, 1], got {images.dtype}")
 
-    def __init__(self, files: Sequence[Path]) -> None:
-        self.files = list(files)
 
-    def __len__(self) -> int:
-        return len(self.files)
+def check_device(device: str | torch.device | None) -> torch.device:
+    """``device`` as a torch.device (None: CUDA if available, else the CPU).
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
-        from ..images import read_image
+    Raises:
+        ValueError: not a device name, or a CUDA device on a machine without one.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be cpu, cuda, cuda:1, ..., got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: no CUDA device is available here")
+    return device
 
-        try:
-            image = read_image(self.files[i])
-        except ValueError as e:
-            return torch.zeros(0, dtype=torch.uint8), str(e)
-        return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1), ""
+
+def is_statistics_file(path) -> bool:
+    """``path`` names a ``.npz`` statistics file (any case), not a folder."""
+    return isinstance(path, (str, os.PathLike)) and Path(path).suffix.lower() == ".npz" and not Path(path).is_dir()
+
+
+def _decode(path: Path) -> tuple[torch.Tensor, str]:
+    """An image file decoded as an RGB uint8 (3, H, W) tensor, and "" ; or an empty tensor and the error
+    (returned, not raised, so that the caller raises the first one in file order, as one line). Resizing is
+    left to the caller, on the batch, as pytorch-fid does it."""
+    from ..images import read_image
+
+    try:
+        image = read_image(path)
+    except ValueError as e:
+        return torch.zeros(0, dtype=torch.uint8), str(e)
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1), ""
 
 
 def _preprocessed(images: list[torch.Tensor], resize: str) -> torch.Tensor:
@@ -123,19 +150,29 @@ def _batches(images, batch_size: int, resize: str, num_workers: int) -> tuple[It
     """Preprocessed batches of ``images`` and their number of images (None where unknown: an iterable)."""
     files = files_of(images)
     if files is not None:
-        loader = torch.utils.data.DataLoader(_Files(files), batch_size=batch_size, num_workers=num_workers,
-                                             collate_fn=list)
+        chunks = [files[i:i + batch_size] for i in range(0, len(files), batch_size)]
 
         def read():
-            for items in loader:
-                for _, error in items:
-                    if error:
-                        raise ValueError(error)
-                yield _preprocessed([x for x, _ in items], resize)
+            # Threads decode (PIL releases the GIL), the next batch while this one runs through the network;
+            # threads, not processes: forking a process that holds thread pools (torch's, a runtime's) is
+            # unsafe, and worker processes would resize in one thread, which can differ in the last bit.
+            with ThreadPoolExecutor(max_workers=max(num_workers, 1)) as pool:
+                ahead = [pool.submit(_decode, f) for f in chunks[0]] if num_workers else None
+                for k, chunk in enumerate(chunks):
+                    if num_workers:
+                        items = [f.result() for f in ahead]
+                        if k + 1 < len(chunks):
+                            ahead = [pool.submit(_decode, f) for f in chunks[k + 1]]
+                    else:
+                        items = [_decode(f) for f in chunk]
+                    for _, error in items:
+                        if error:
+                            raise ValueError(error)
+                    yield _preprocessed([x for x, _ in items], resize)
 
         return read(), len(files)
     if isinstance(images, torch.Tensor):
-        preprocess(images[:0], resize)  # the shape and dtype checks, before any work
+        _check_tensor(images)  # before any work
         return (preprocess(images[i:i + batch_size], resize) for i in range(0, len(images), batch_size)), len(images)
     if isinstance(images, Iterable) and not isinstance(images, (str, bytes)):
         return (preprocess(b, resize) for b in images), None
@@ -205,7 +242,7 @@ def activations(images, model: nn.Module | None = None, *, dims: int = 2048, bat
         dims: the tap (64, 192, 768, 2048); ignored with ``model``.
         batch_size: images per forward.
         device: where the network runs (default: CUDA if available, else the CPU).
-        num_workers: processes reading image files (default: min(8, CPUs), as pytorch-fid).
+        num_workers: threads decoding image files, ahead of the network (default: min(8, CPUs); 0: none).
         resize: ``"pytorch-fid"`` or ``"torch-fidelity"`` (see :func:`preprocess`).
         precision: ``"fp32"`` (the FID's, the default) or ``"bf16"`` / ``"fp16"`` under autocast: faster where
             the device has them, but the features differ (about 1e-2 relative): not comparable with
@@ -228,9 +265,7 @@ def activations(images, model: nn.Module | None = None, *, dims: int = 2048, bat
         num_workers = min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
     if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
         raise ValueError(f"num_workers must be an integer >= 0, got {num_workers!r}")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = check_device(device)
     batches, total = _batches(images, batch_size, resize, num_workers)
     if model is None:
         model = fid_model(dims, device=device)

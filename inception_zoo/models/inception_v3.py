@@ -190,6 +190,19 @@ INCEPTION_V3 = register_model(ModelRecord(
 # pool, and the classifier has 1008 outputs (TF's 2015 label map). No auxiliary head in the graph.
 FID_TAPS = ("MaxPool_3a_3x3", "MaxPool_5a_3x3", "Mixed_6e", "Mixed_7c")  # pytorch-fid's blocks 0-3
 
+def _fid_weights(tag: str, release: str, porter: str, *, notes: str) -> Pretrained:
+    """The FID Inception's weights as ``porter`` publishes them on GitHub (``release``: the URL's path up to
+    the file name's ``-2015-12-05-6726825d.pth``, whose sha256 prefix torch.hub checks): pytorch-fid's
+    input configuration, no ImageNet accuracy (the graph's 1008 classes are not ImageNet-1k's)."""
+    return Pretrained(
+        tag, "pytorch_fid", url=f"https://github.com/{release}-2015-12-05-6726825d.pth", sha256="6726825d",
+        license=f"Apache-2.0 (TensorFlow models; ported by {porter})", top1=None, top5=None,
+        accuracy_source="none published: the FID's feature network (TF's 2015-12-05 graph, 1008 classes)",
+        mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
+        notes=notes,
+    )
+
+
 INCEPTION_V3_FID = register_model(ModelRecord(
     name="inception_v3_fid",
     summary="the FID Inception: TF's 2015-12-05 Inception v3 graph, as pytorch-fid and torch-fidelity port it",
@@ -205,26 +218,10 @@ INCEPTION_V3_FID = register_model(ModelRecord(
     peers=(Peer("pytorch_fid", "fid_inception_v3"),),
     feature_taps=FID_TAPS,
     pretrained=(
-        Pretrained(
-            "fid", "pytorch_fid",
-            url="https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
-            "pt_inception-2015-12-05-6726825d.pth",
-            sha256="6726825d", license="Apache-2.0 (TensorFlow models; ported by pytorch-fid)",
-            top1=None, top5=None,
-            accuracy_source="none published: the FID's feature network (TF's 2015-12-05 graph, 1008 classes)",
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
-            notes="pytorch-fid's port of inception-2015-12-05.tgz; the network every published FID uses",
-        ),
-        Pretrained(
-            "fidelity", "pytorch_fid",
-            url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
-            "weights-inception-2015-12-05-6726825d.pth",
-            sha256="6726825d", license="Apache-2.0 (TensorFlow models; ported by torch-fidelity)",
-            top1=None, top5=None,
-            accuracy_source="none published: the FID's feature network (TF's 2015-12-05 graph, 1008 classes)",
-            mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=1.0,
-            notes="the same weights as torch-fidelity publishes them (its own file, the same keys)",
-        ),
+        _fid_weights("fid", "mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception", "pytorch-fid",
+                     notes="pytorch-fid's port of inception-2015-12-05.tgz; the network every published FID uses"),
+        _fid_weights("fidelity", "toshas/torch-fidelity/releases/download/v0.2.0/weights-inception",
+                     "torch-fidelity", notes="the same weights in torch-fidelity's file (the same keys)"),
     ),
     doc="The network of the Fréchet Inception Distance (arXiv 1706.08500): TensorFlow's Inception v3 graph "
     "of 2015-12-05, ported by pytorch-fid and torch-fidelity. Inception v3's Table 1 layout with average "
