@@ -467,3 +467,19 @@ def test_memory_probe_measures_a_fresh_process():
     assert _probed(args, "fp32") == ("ours", "deploy", "peer")
     assert 1 < peak_memory_mb("inception_v1_bn", "deploy", "fp32", args) < 2000
 
+
+
+def test_the_fid_section_is_replaced_in_place_and_kept_by_compare(tmp_path):
+    """benchmarks/fid.py writes its section between markers (appended the first time, replaced later);
+    benchmarks/compare.py, rewriting docs/benchmarks.md, keeps it."""
+    import fid as fid_bench
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nrows\n")
+    first = f"{fid_bench.BEGIN}\nold\n{fid_bench.END}"
+    fid_bench.write_section(doc, first)
+    assert doc.read_text() == f"# Benchmarks\n\nrows\n\n{first}\n"
+    fid_bench.write_section(doc, f"{fid_bench.BEGIN}\nnew\n{fid_bench.END}")
+    assert doc.read_text() == f"# Benchmarks\n\nrows\n\n{fid_bench.BEGIN}\nnew\n{fid_bench.END}\n"
+    assert compare._kept_fid_section(str(doc)) == f"{fid_bench.BEGIN}\nnew\n{fid_bench.END}"
+    assert compare._kept_fid_section(str(tmp_path / "missing.md")) == ""
