@@ -74,6 +74,8 @@ def _variants() -> dict[str, nn.Module]:
 def measure(batch_size: int = 50, repeats: int = 5) -> dict:
     """Images/s (medians; per-repeat samples) of each variant at ``batch_size``, and each one's deviation
     from pytorch-fid's features; the ratios ours / pytorch-fid (> 1: ours faster)."""
+    from tqdm import tqdm
+
     from inception_zoo.bench.timing import time_eval
 
     models = _variants()
@@ -86,7 +88,7 @@ def measure(batch_size: int = 50, repeats: int = 5) -> dict:
                               / reference.abs().max()) for k, o in outs.items()}
         args = argparse.Namespace(repeats=repeats, sample_seconds=0.5, latency_iters=1, device="cpu")
         order = {"ours": models["ours"], "pytorch_fid": models["pytorch_fid"], "deploy": models["deploy"]}
-        times, _, _ = time_eval(order, x1, xn, args, _NoBar())
+        times, _, _ = time_eval(order, x1, xn, args, tqdm(disable=True))
     results = {}
     for k in VARIANTS:
         samples = times[k]["throughput"]
@@ -98,11 +100,6 @@ def measure(batch_size: int = 50, repeats: int = 5) -> dict:
               for k in ("ours", "deploy")}
     return {"batch_size": batch_size, "repeats": repeats, "threads": torch.get_num_threads(),
             "torch": torch.__version__, "results": results, "ratios": ratios}
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
 
 
 def section(report: dict, command: str) -> str:
