@@ -12,6 +12,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[test,docs]"
+	# facenet-pytorch pins torch<2.3; its InceptionResnetV1 (the reference of the facenet tests) runs on any torch
+	$(BIN)/python -m pip install --quiet --no-deps "facenet-pytorch>=2.5"
 	touch $(STAMP)
 
 table: $(STAMP)

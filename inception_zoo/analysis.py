@@ -164,25 +164,29 @@ def model_stats(
     name: str, *, activations: bool = False, peers: bool = False, model: nn.Module | None = None
 ) -> ModelStats:
     """Build ``name`` at its defaults (1000 classes, no auxiliary heads; or take ``model``, built so) and
-    count it; with ``peers``, also build and count the record's first peer implementation (torchvision /
-    timm / pytorchcv) where one exists."""
+    count it; with ``peers``, also build and count the record's first PyTorch peer implementation
+    (torchvision / timm / pytorchcv / ...), or its Keras one (parameters only) where it has no other."""
     model = create_model(name) if model is None else model
     cfg = model.default_cfg
     extra = {}
     if activations:
         extra["activations"] = count_activations(model)
     if peers:
-        from .weights.sources import build_peer
+        from .weights.sources import build_peer, peer_model, torch_peers
 
         peers = get_record(name).peers
         if peers:
+            # the first PyTorch peer; a Keras one only where there is no other (its parameters counted by
+            # its source's own rule, no multiply-adds: fvcore traces PyTorch modules)
+            first = (torch_peers(peers) or peers)[0]
+            spec = peer_model(first)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                peer = build_peer(peers[0])
+                peer = build_peer(first)
             extra.update(
                 peer=", ".join(f"{p.source} {p.model}" for p in peers),
-                peer_params=count_params(peer),
-                peer_macs=count_macs(peer, tuple(cfg["input_size"])),
+                peer_params=spec.params(peer) if spec.params else count_params(peer),
+                peer_macs=None if spec.params else count_macs(peer, tuple(cfg["input_size"])),
             )
     return ModelStats(
         name=name,

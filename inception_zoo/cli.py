@@ -152,7 +152,7 @@ def _checkpoint_model(name: str, checkpoint: str):
     if "input_size" in cfg:
         return create_model(name, in_chans=cfg["input_size"][0], num_classes=cfg.get("num_classes"),
                             pretrained=checkpoint)
-    return converted(name, state)
+    return converted(name, state, metadata=metadata)
 
 
 def _quantize(args: argparse.Namespace) -> int:
@@ -218,8 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser(
         "convert",
-        help="convert a torchvision / timm / pytorchcv checkpoint into ours (safetensors)",
-        description="Read SRC (.pth/.pt/.bin with torch.load(weights_only=True), or .safetensors), map it "
+        help="convert a peer checkpoint (torchvision, timm, pytorchcv, Keras .h5/.keras, ...) into ours",
+        description="Read SRC (.pth/.pt/.bin with torch.load(weights_only=True), .safetensors, or a Keras "
+        ".h5/.weights.h5/.keras file with h5py), map it "
         "onto MODEL and write DST as safetensors with the model's config as metadata. Auxiliary heads "
         "and the number of classes are kept as the checkpoint has them.",
     )

@@ -41,7 +41,9 @@ def create_model(
             feature maps at reductions 2, 4, 8, 16, 32 (``feature_info`` gives channels and reductions).
         out_indices: with ``features_only``, which of those maps (indices 0-4; None: all).
         **options: the options of :class:`~inception_zoo.InceptionNet`: ``num_classes`` (0: pooled
-            features; None: the model's default, 1000 for ImageNet, 10 / 100 for the CIFAR layouts),
+            features, or a face model's normalized embedding; None: the tag's classes where its row gives
+            them (10575 for inception_resnet_v1_facenet.casia_webface), else the model's default, 1000 for
+            ImageNet, 10 / 100 for the CIFAR layouts, 8631 for inception_resnet_v1_facenet),
             ``in_chans`` (3), ``aux_logits`` (False), ``drop_rate`` (None: the paper's), ``global_pool``
             ("avg").
 
@@ -66,6 +68,8 @@ def create_model(
         )
     if not features_only and out_indices is not None:
         raise ValueError("out_indices selects feature maps; it needs features_only=True")
+    if row is not None and row.num_classes is not None and options.get("num_classes") is None:
+        options["num_classes"] = row.num_classes  # the tag's classifier (face identities of its data set)
     model = InceptionNet(record, **options)
     if pretrained is True:
         from .weights.hub import load_published

@@ -38,9 +38,10 @@ def predict(images: Sequence[str | os.PathLike], model: str = "inception_v3.tv_i
     if not isinstance(top, int) or not 1 <= top <= 1000:
         raise PredictError(f"--top must be an integer in 1..1000, got {top!r}")
     try:
-        record, _ = get_pretrained(model)
-        if record.num_classes != 1000:  # before any download
-            raise PredictError(f"{model}'s weights have {record.num_classes} classes, not ImageNet-1k's 1000")
+        record, row = get_pretrained(model)
+        classes = record.num_classes if row.num_classes is None else row.num_classes
+        if classes != 1000:  # before any download
+            raise PredictError(f"{model}'s weights have {classes} classes, not ImageNet-1k's 1000")
         net = create_model(model, pretrained=True).eval()
     except (KeyError, ValueError, CheckpointError) as e:
         raise PredictError(error_message(e)) from None

@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from .layers import AuxSpec, BasicConv2d, ConvLayer, LayerSpec
+from .layers import AuxSpec, BasicConv2d, ConvLayer, EmbeddingSpec, LayerSpec
 
 __all__ = [
     "IMAGENET_DEFAULT_MEAN",
     "IMAGENET_DEFAULT_STD",
     "IMAGENET_INCEPTION_MEAN",
     "IMAGENET_INCEPTION_STD",
+    "IMAGENET_CLASSES",
+    "InputConvention",
+    "TORCHVISION_TRANSFORM_INPUT",
     "Paper",
     "Recipe",
     "Peer",
@@ -33,6 +36,46 @@ IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
+IMAGENET_CLASSES = 1000  # ImageNet-1k; TF-slim's label map puts a "background" class before them (1001)
+
+
+@dataclass(frozen=True)
+class InputConvention:
+    """The input a peer model's first convolution takes, and the normalization our model takes once that
+    convention is folded into our first convolution on conversion (:func:`~inception_zoo.load_pretrained`).
+
+    The peer's first convolution sees, for each channel ``k`` in ``input_space`` order (``"RGB"`` or
+    ``"BGR"``), ``(input_range * p[k] - mean[k]) / std[k]``: ``p`` the image scaled to [0, 1], ``input_range``
+    1 or 255, ``mean`` / ``std`` in those units and that channel order (pretrainedmodels' ``input_space``,
+    ``input_range``, ``mean``, ``std`` settings). After the fold our model takes
+    ``(p[c] - folded_mean[c]) / folded_std[c]`` in RGB order, and ``default_cfg`` mean / std say so.
+
+    The fold reorders and scales the first convolution's input channels and moves a per-channel constant
+    into its bias (or, without one, into the running mean of the BatchNorm after it). It is exact when
+    ``folded_mean`` is ``mean / input_range`` in RGB order: both models then pad with the same pixel value.
+    Otherwise it is exact away from the borders of a zero-padded first convolution, where the two zero
+    paddings are different pixels (torchvision's transform: about 1e-7 of the logits, tested)."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    folded_mean: tuple[float, float, float]
+    folded_std: tuple[float, float, float]
+    input_space: str = "RGB"
+    input_range: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Raises: ValueError: an input space other than RGB / BGR, or not three channels."""
+        if self.input_space not in ("RGB", "BGR"):
+            raise ValueError(f"InputConvention.input_space must be 'RGB' or 'BGR', got {self.input_space!r}")
+        if not all(len(v) == 3 for v in (self.mean, self.std, self.folded_mean, self.folded_std)):
+            raise ValueError("InputConvention: mean, std, folded_mean and folded_std need 3 values each")
+
+
+# torchvision's transform_input: ImageNet-normalized input is mapped back to (p - 0.5) / 0.5 inside the model.
+TORCHVISION_TRANSFORM_INPUT = InputConvention(
+    mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD,
+    folded_mean=IMAGENET_DEFAULT_MEAN, folded_std=IMAGENET_DEFAULT_STD,
+)
 
 
 @dataclass(frozen=True)
@@ -73,15 +116,31 @@ class Recipe:
 class Peer:
     """Another library's implementation of the same network, whose checkpoints load here.
 
-    ``source`` is the library (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``), ``model``
-    its model name.
+    ``source`` is the library (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``,
+    ``"facenet"`` for facenet-pytorch, ``"cadene"`` for Cadene's pretrainedmodels), ``model`` its model name.
     The key map (peer key -> our key) is a committed table in ``inception_zoo/weights/keymaps/``; the
-    peer library is needed only to regenerate it. ``transform_input``: the peer's published weights
-    expect torchvision's input transform (folded into our first convolution on conversion)."""
+    peer library is needed only to regenerate it.
+
+    Conventions of the peer's published weights, applied on conversion: ``transform_input``: they expect
+    torchvision's input transform; ``input_convention``: another input its first convolution takes (Cadene's
+    BN-Inception: BGR in 0-255 minus a mean). Either is folded into our first convolution (see
+    :class:`InputConvention` and :attr:`folded_input`). ``background_class``: its ImageNet files have
+    1001 classes, a "background" class 0 before ImageNet-1k's 1000 (TF-slim's label map); loaded into a
+    1000-class model, that row is dropped (with a warning), as the peer's own 1000-class loader does."""
 
     source: str
     model: str
     transform_input: bool = False
+    input_convention: InputConvention | None = None
+    background_class: bool = False
+
+    @property
+    def folded_input(self) -> InputConvention | None:
+        """The input convention folded into our first convolution on conversion: ``input_convention``, or
+        torchvision's transform where ``transform_input``; None where the peer takes our input as it is."""
+        if self.input_convention is not None:
+            return self.input_convention
+        return TORCHVISION_TRANSFORM_INPUT if self.transform_input else None
 
 
 @dataclass(frozen=True)
@@ -91,19 +150,27 @@ class Pretrained:
     Where it lives: ``url`` (downloaded with ``torch.hub.load_state_dict_from_url`` into
     ``$TORCH_HOME/hub/checkpoints``) or ``hf_hub`` = (repo id, file name) (downloaded with
     ``huggingface_hub.hf_hub_download`` into ``$HF_HOME/hub``). ``source`` is the key layout of the file
-    (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``: converted through the committed key
-    map).
+    (``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``, ``"cadene"``, ``"facenet"``: converted
+    through the committed key map).
     ``sha256``: the hash prefix the source publishes in the file name (checked by torch.hub on download);
-    ``sha1``: pytorchcv's, of the ``.pth`` inside its zip (checked after download).
+    ``sha1``: pytorchcv's, of the ``.pth`` inside its zip (checked after download); ``md5``: Keras' (its
+    ``get_file``'s ``file_hash``) of a Keras ``.h5`` file, which is downloaded into Keras' own cache
+    (``$KERAS_HOME/models``, default ``~/.keras/models``) and checked after download.
 
     What it is: ``license``, the published ImageNet-1k validation ``top1`` / ``top5`` accuracy in percent
     and ``accuracy_source`` (where they are published, at which input size and crop; or, with ``top1`` and
     ``top5`` None, why there are none: weights published for another use than classifying ImageNet-1k).
 
+    What it outputs: ``num_classes``, the classes of the file's classifier where they differ from the
+    record's default (face-identity classifiers of one model trained on two data sets); ``create_model``
+    with the tag builds that many unless given ``num_classes``. None: the record's ``num_classes``.
+
     What input it expects: ``input_size`` (C, H, W), ``crop_pct``, ``interpolation``, ``mean`` / ``std``
     after scaling RGB to [0, 1] (``input_note`` says so in words). Conventions the source applies inside
-    its model are folded into the first convolution on conversion (``transform_input``: torchvision's),
-    so the model takes exactly the input these fields describe.
+    its model are folded into the first convolution on conversion (``transform_input``: the source peer's
+    :attr:`Peer.folded_input`, torchvision's transform or Cadene's BGR 0-255 input), so the model takes
+    exactly the input these fields describe; a source's 1001-class files lose their background row
+    (:attr:`Peer.background_class`).
     """
 
     tag: str
@@ -121,9 +188,11 @@ class Pretrained:
     hf_hub: tuple[str, str] | None = None
     sha256: str | None = None
     sha1: str | None = None
+    md5: str | None = None
     transform_input: bool = False
     input_note: str = "RGB scaled to [0, 1], then normalized with mean / std"
     notes: str = ""
+    num_classes: int | None = None
 
     def cfg(self) -> dict[str, Any]:
         """The entries of a model's ``default_cfg`` these weights set (timm's names where timm has one)."""
@@ -163,6 +232,9 @@ class ModelRecord:
         pretrained: the published checkpoints (:class:`Pretrained`), the default tag first.
         feature_taps: the stages whose outputs ``features_only`` returns (and ``feature_info`` lists), in
             forward order; empty (the default): the last stage at each reduction (2, 4, 8, 16, 32).
+        embedding: the main head is a face embedding (:class:`~inception_zoo.layers.EmbeddingSpec`: a
+            bias-free projection, BatchNorm1d, L2 normalization for ``pre_logits``, the classifier on the
+            un-normalized embedding); None (the default): a linear classifier on the pooled features.
     """
 
     name: str
@@ -186,6 +258,7 @@ class ModelRecord:
     pretrained: tuple[Pretrained, ...] = ()
     aliases: tuple[str, ...] = ()
     feature_taps: tuple[str, ...] = ()
+    embedding: EmbeddingSpec | None = None
     doc: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -233,6 +306,13 @@ class ModelRecord:
         tags = [p.tag for p in self.pretrained]
         if len(set(tags)) != len(tags) or not all(t.replace("_", "").isalnum() for t in tags):
             raise ValueError(f"{self.name}: pretrained tags must be unique words such as 'tf_in1k', got {tags}")
+        for row in self.pretrained:
+            n = row.num_classes
+            if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+                raise ValueError(f"{self.name}.{row.tag}: num_classes must be None (the record's) or the int > 0 "
+                                 f"of the checkpoint's classifier, got {n!r}")
+        if self.embedding is not None and not isinstance(self.embedding, EmbeddingSpec):
+            raise TypeError(f"{self.name}: embedding must be an EmbeddingSpec or None, got {self.embedding!r}")
 
     def conv_layer(self) -> ConvLayer:
         """The family's conv block: :class:`~inception_zoo.layers.BasicConv2d` with ``conv`` bound."""

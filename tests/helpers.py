@@ -64,10 +64,15 @@ class Exploit:
 
 
 # Models whose every module type another model's tests already cover in the expensive per-model tests
-# (ONNX export into both runtimes, scripting in a fresh process, deployed serving): inception_v3_fid is
-# inception_v3's layout with average pools that exclude the padding (inception_v4's) and one max-pool
-# branch (bn_inception's). The cheap per-model tests, deploy equivalence included, still take them.
-LAYOUT_TWINS = ("inception_v3_fid",)
+# (ONNX export into both runtimes, scripting in a fresh process, deployed serving), with the model that
+# covers them: inception_v3_fid (inception_v3's layout with inception_v4's average pools and one of
+# bn_inception's max-pool branches), inception_v3_tf (inception_v3 with inception_v4's average pools),
+# xception_tf (xception with bn_inception's "same" max pools), xception_cifar (xception with padded stem
+# convolutions), inception_v1_cifar_naive (inception_v1_cifar's modules without the 1×1 reductions), and
+# inception_resnet_v1 (inception_resnet_v1_facenet's layout less its last block, with the classifier head
+# every other model has). The cheap per-model tests, deploy equivalence included, still take them all.
+LAYOUT_TWINS = ("inception_v3_fid", "inception_v3_tf", "xception_tf", "xception_cifar", "inception_v1_cifar_naive",
+                "inception_resnet_v1")
 
 
 def models_without_twins() -> list[str]:

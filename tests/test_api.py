@@ -35,7 +35,8 @@ def test_forward_features_and_head(name, built):
     with torch.no_grad():
         feats = model.forward_features(x)
         assert feats.dim() == 4 and feats.shape[:2] == (2, model.num_features)
-        assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
+        assert model.forward_head(feats, pre_logits=True).shape == (2, model.head_hidden_size)
+        assert model.head_hidden_size == (512 if get_record(name).embedding else model.num_features)
         torch.testing.assert_close(model.forward_head(feats), model(x))
     assert model.get_classifier() is model.head.fc and model.get_classifier().out_features == model.num_classes
 

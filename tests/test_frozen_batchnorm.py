@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from inception_zoo import create_model, get_record, list_models
-from inception_zoo.models.base import normalizes_over_batch
+from inception_zoo.models.checks import normalizes_over_batch
 
 MODELS_WITH_BN = [name for name in list_models() if get_record(name).conv.get("bn")]
 
@@ -22,10 +22,12 @@ def _x(name: str, batch: int = 1) -> torch.Tensor:
 
 
 def _train_with_dropout_off(model: nn.Module) -> nn.Module:
-    """Train mode, dropout off: what is left of train mode is BatchNorm, so outputs compare to eval's."""
+    """Train mode, dropout off: what is left of train mode is BatchNorm, so outputs compare to eval's. The
+    BatchNorm1d of a face-embedding head (which 2-D freezing helpers leave alone) is put in eval mode too,
+    as a user freezing a backbone does with ``model.head.bn.eval()``."""
     model.train()
     for m in model.modules():
-        if isinstance(m, nn.Dropout):
+        if isinstance(m, (nn.Dropout, nn.BatchNorm1d)):
             m.eval()
     return model
 

@@ -21,13 +21,15 @@ from inception_zoo.weights import hub
 from helpers import realistic
 
 EXPECTED_TAGS = [
-    "bn_inception.cv_in1k", "inception_resnet_v2.cv_in1k", "inception_resnet_v2.tf_ens_adv_in1k",
-    "inception_resnet_v2.tf_in1k", "inception_v1_bn.tv_in1k", "inception_v3.cv_in1k", "inception_v3.gluon_in1k",
+    "bn_inception.cadene_in1k", "bn_inception.cv_in1k", "inception_resnet_v1_facenet.casia_webface",
+    "inception_resnet_v1_facenet.vggface2", "inception_resnet_v2.cadene_in1k", "inception_resnet_v2.cv_in1k", "inception_resnet_v2.keras_in1k", "inception_resnet_v2.tf_ens_adv_in1k",
+    "inception_resnet_v2.tf_in1k", "inception_v1_bn.tv_in1k", "inception_v3.cadene_in1k", "inception_v3.cv_in1k", "inception_v3.gluon_in1k",
     "inception_v3.tf_adv_in1k", "inception_v3.tf_in1k", "inception_v3.tv_in1k",
-    "inception_v3_fid.fid", "inception_v3_fid.fidelity", "inception_v4.cv_in1k", "inception_v4.tf_in1k",
-    "xception.cv_in1k", "xception.tf_in1k",
+    "inception_v3_fid.fid", "inception_v3_fid.fidelity", "inception_v3_tf.keras_in1k", "inception_v4.cadene_in1k", "inception_v4.cv_in1k", "inception_v4.tf_in1k",
+    "xception.cadene_in1k", "xception.cv_in1k", "xception.tf_in1k", "xception_tf.keras_in1k",
 ]
-NO_ACCURACY = {"inception_v3_fid.fid", "inception_v3_fid.fidelity"}  # the FID's network: features, not classes
+NO_ACCURACY = {"inception_v3_fid.fid", "inception_v3_fid.fidelity",  # the FID's network: features, not classes
+               "inception_resnet_v1_facenet.casia_webface", "inception_resnet_v1_facenet.vggface2"}  # faces
 
 
 def _pytorchcv(name):

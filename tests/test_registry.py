@@ -9,6 +9,7 @@ from inception_zoo import InceptionOutputs, UnknownModelError, create_model, get
 SHIPPED = [
     "bn_inception",
     "inception_resnet_v1",
+    "inception_resnet_v1_facenet",
     "inception_resnet_v2",
     "inception_v1",
     "inception_v1_bn",
@@ -32,7 +33,7 @@ def test_list_models_sorted_and_complete():
 
 
 def test_list_models_fnmatch():
-    assert list_models("*resnet*") == ["inception_resnet_v1", "inception_resnet_v2"]
+    assert list_models("*resnet*") == ["inception_resnet_v1", "inception_resnet_v1_facenet", "inception_resnet_v2"]
     assert list_models("*cifar*") == ["inception_v1_cifar", "inception_v1_cifar_naive", "xception_cifar"]
     assert list_models("inception_v?") == ["bn_inception", "inception_v1", "inception_v3", "inception_v4"]  # v2: an alias
     assert list_models("nothing*") == []
@@ -138,7 +139,8 @@ def test_records_hold_the_model_facts():
     v3 = get_record("inception_v3")
     assert (v3.params, v3.params_aux, v3.drop_rate, v3.input_size) == (23_834_568, 27_161_264, 0.5, (3, 299, 299))
     assert [(p.source, p.model, p.transform_input) for p in v3.peers] == [
-        ("timm", "inception_v3", False), ("torchvision", "inception_v3", True), ("pytorchcv", "inceptionv3", False)]
+        ("timm", "inception_v3", False), ("torchvision", "inception_v3", True), ("pytorchcv", "inceptionv3", False),
+        ("cadene", "inceptionv3", False)]
     assert (v3.recipe.optimizer, v3.recipe.lr, v3.recipe.label_smoothing, v3.recipe.aux_weight) == ("rmsprop", 0.045, 0.1, 0.4)
     assert get_record("googlenet") is get_record("inception_v1")
     assert [a.tap for a in get_record("inception_v1").aux_heads] == ["inception_4a", "inception_4d"]

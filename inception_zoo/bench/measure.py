@@ -49,16 +49,17 @@ CALIBRATION_IMAGES = 16  # random images the int8 variant is calibrated on (for 
 
 
 def models_with_peer(pattern: str = "*") -> list[str]:
-    """The registered models matching the fnmatch ``pattern`` whose record names a peer, sorted.
+    """The registered models matching the fnmatch ``pattern`` whose record names a PyTorch peer, sorted.
 
     Raises:
         ValueError: none matches (the message lists the models with a peer).
     """
     from ..registry import list_records
+    from ..weights.sources import torch_peers
 
-    names = [r.name for r in list_records(pattern) if r.peers]
+    names = [r.name for r in list_records(pattern) if torch_peers(r.peers)]
     if not names:
-        with_peer = ", ".join(r.name for r in list_records() if r.peers)
+        with_peer = ", ".join(r.name for r in list_records() if torch_peers(r.peers))
         raise ValueError(f"no model with a peer matches {pattern!r}; models with peers: {with_peer}")
     return names
 
@@ -111,7 +112,7 @@ def check_args(args: argparse.Namespace) -> list[str]:
 
 
 def _ours_and_peer(name: str) -> tuple[nn.Module, nn.Module]:
-    """Our model and the record's first peer (no aux head), in eval mode with identical weights (the peer's
+    """Our model and the record's first PyTorch peer (no aux head), in eval mode with identical weights (the peer's
     random init loaded into ours).
 
     Raises:
@@ -120,9 +121,9 @@ def _ours_and_peer(name: str) -> tuple[nn.Module, nn.Module]:
     from ..factory import create_model
     from ..registry import get_record
     from ..weights import load_pretrained
-    from ..weights.sources import build_peer
+    from ..weights.sources import build_peer, torch_peers
 
-    peer_spec = get_record(name).peers[0]
+    peer_spec = torch_peers(get_record(name).peers)[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the peer libraries' own deprecation warnings
         peer = build_peer(peer_spec, aux=False)
@@ -324,7 +325,9 @@ def bench_model(name: str, args: argparse.Namespace, progress) -> dict:
     for key, field in (("throughput", "conv_only_ms"), ("latency", "conv_only_b1_ms")):
         results["deploy"][field] = statistics.median(conv_only[key]) * 1000 if conv_only[key] else None
     ratios, best = _all_ratios(results, args.batch_size)
-    peer = get_record(name).peers[0]
+    from ..weights.sources import torch_peers
+
+    peer = torch_peers(get_record(name).peers)[0]
     entry = {
         "model": name,
         "peer": f"{peer.source} {peer.model}",

@@ -77,14 +77,14 @@ def _one_variant(name: str, variant: str) -> nn.Module:
     from ..deploy import optimize_for_inference
     from ..factory import create_model
     from ..registry import get_record
-    from ..weights.sources import build_peer
+    from ..weights.sources import build_peer, torch_peers
 
     if variant not in EAGER:
         raise KeyError(f"no memory probe for variant {variant!r}; probed: {', '.join(EAGER)}")
     if variant == "peer":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return build_peer(get_record(name).peers[0], aux=False).eval()
+            return build_peer(torch_peers(get_record(name).peers)[0], aux=False).eval()
     ours = create_model(name).eval()
     return optimize_for_inference(ours, "torch") if variant == "deploy" else ours
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..layers import BasicConv2d, InceptionModule, SeparableConv2d
 from ..models import FeatureExtractor, InceptionNet
-from ..models.base import check_input
+from ..models.checks import check_input
 from .convs import FusedResidual, deploy_conv, fold_batchnorm
 from .merge import MergedInceptionModule
 from .runtimes import BACKENDS, RUNTIMES, available_backends, check_options, check_threads, runtime_model
@@ -94,6 +94,7 @@ class DeployedInceptionNet(nn.Module):
         self.head = model.head
         self.name, self.in_chans = model.name, model.in_chans
         self.num_classes, self.num_features = model.num_classes, model.num_features
+        self.head_hidden_size = getattr(model, "head_hidden_size", model.num_features)
         self.default_cfg = self.pretrained_cfg = model.default_cfg
         self._min_size = model._min_size
         self.register_buffer("_dtype_probe", torch.zeros(0, dtype=model._dtype_probe.dtype), persistent=False)

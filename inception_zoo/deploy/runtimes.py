@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models.base import InputChecks
+from ..models.checks import InputChecks
 
 __all__ = ["BACKENDS", "RUNTIMES", "available_backends", "check_options", "check_threads", "to_onnx", "RuntimeModel",
            "OnnxRuntimeModel", "OpenVINOModel", "runtime_model"]

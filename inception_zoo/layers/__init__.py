@@ -19,7 +19,16 @@ from .blocks import (
     ConvLayer,
 )
 from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
-from .heads import POOL_TYPES, AuxHead, AuxPool, AuxSpec, ClassifierHead, GlobalPool
+from .heads import (
+    POOL_TYPES,
+    AuxHead,
+    AuxPool,
+    AuxSpec,
+    ClassifierHead,
+    EmbeddingHead,
+    EmbeddingSpec,
+    GlobalPool,
+)
 from .norm import LocalResponseNorm
 
 __all__ = [
@@ -46,6 +55,8 @@ __all__ = [
     "POOL_TYPES",
     "GlobalPool",
     "ClassifierHead",
+    "EmbeddingHead",
+    "EmbeddingSpec",
     "AuxPool",
     "AuxHead",
     "AuxSpec",

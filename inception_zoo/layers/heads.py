@@ -1,4 +1,5 @@
-"""Classifier heads: the main head and the auxiliary heads, built from the same parts."""
+"""Classifier heads: the main head (a classifier, or a face embedding) and the auxiliary heads, built from the
+same parts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from torch import nn
 
 from .blocks import ConvLayer, LayerSpec, build_sequence
 
-__all__ = ["POOL_TYPES", "GlobalPool", "ClassifierHead", "AuxPool", "AuxHead", "AuxSpec"]
+__all__ = [
+    "POOL_TYPES", "GlobalPool", "ClassifierHead", "EmbeddingHead", "EmbeddingSpec", "AuxPool", "AuxHead",
+    "AuxSpec",
+]
 
 
 POOL_TYPES = ("avg", "max", "avgmax", "catavgmax", "")
@@ -104,6 +108,89 @@ class ClassifierHead(nn.Module):
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.drop(self.hidden(self.global_pool(x)))
         return x if pre_logits else self.fc(x)
+
+
+class EmbeddingHead(nn.Module):
+    """A face-recognition head: an L2-normalized embedding, and an optional identity classifier.
+
+    FaceNet (Schroff et al., arXiv 1503.03832, Section 3) maps a face to a point on the unit hypersphere,
+    where distances compare identities. The layout is that of David Sandberg's facenet models and their
+    facenet-pytorch port (``last_linear``, ``last_bn``, ``logits``): global pooling, dropout, a bias-free
+    linear projection to ``embed_dim`` (TF-slim's "Bottleneck"), BatchNorm1d; then either the classifier
+    ``fc`` = Linear(embed_dim, num_classes) on the BatchNorm's output, not normalized (the softmax over
+    training identities those models were trained with), or the embedding divided by its L2 norm.
+
+    Args:
+        in_features: channels of the incoming feature map.
+        num_classes: classifier outputs (training identities: 8631 for VGGFace2, 10575 for CASIA-WebFace);
+            0: no classifier, ``fc`` is the identity and forward returns the normalized embedding.
+        embed_dim: width of the embedding (512 in the 2018 facenet models).
+        pool: a :class:`GlobalPool` type but ``""`` (the embedding needs a pooled vector).
+        drop_rate: dropout probability before the projection (facenet: 0.6, i.e. keep 0.4).
+        bn_eps: the BatchNorm1d epsilon (1e-3, TensorFlow's, as in the facenet checkpoints).
+
+    Shapes: (B, in_features, H, W) -> (B, num_classes) logits; with ``pre_logits=True``, or when
+    ``num_classes == 0``, (B, embed_dim) unit-length embeddings (each divided by max(its L2 norm, 1e-12)).
+
+    Raises:
+        ValueError: an unknown pool type, or ``pool=""``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        embed_dim: int = 512,
+        pool: str = "avg",
+        drop_rate: float = 0.0,
+        bn_eps: float = 1e-3,
+    ) -> None:
+        super().__init__()
+        if pool == "":
+            raise ValueError("global_pool='' keeps the unpooled feature map, which the embedding head cannot "
+                             f"project; use one of {POOL_TYPES[:-1]}")
+        self.global_pool = GlobalPool(pool)
+        self.pool_type = pool
+        self.drop = nn.Dropout(drop_rate)
+        self.embed = nn.Linear(in_features * self.global_pool.feat_mult, embed_dim, bias=False)
+        self.bn = nn.BatchNorm1d(embed_dim, eps=bn_eps)
+        self.fc = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.num_classes = num_classes
+        self.num_features = embed_dim
+
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.bn(self.embed(self.drop(self.global_pool(x))))
+        if pre_logits or self.num_classes == 0:
+            return F.normalize(x, p=2.0, dim=1)
+        return self.fc(x)
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """An :class:`EmbeddingHead` as data, for a record whose main head is a face embedding:
+    ``embed_dim`` (the embedding's width) and ``bn_eps`` (its BatchNorm1d epsilon).
+
+    Raises:
+        ValueError: ``embed_dim`` not an int >= 1, or ``bn_eps`` not a number > 0.
+    """
+
+    embed_dim: int = 512
+    bn_eps: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.embed_dim, int) or isinstance(self.embed_dim, bool) or self.embed_dim < 1:
+            raise ValueError(f"EmbeddingSpec.embed_dim must be an int >= 1, got {self.embed_dim!r}")
+        if not isinstance(self.bn_eps, (int, float)) or isinstance(self.bn_eps, bool) or not self.bn_eps > 0:
+            raise ValueError(f"EmbeddingSpec.bn_eps must be a number > 0, got {self.bn_eps!r}")
+
+    def build(
+        self, in_features: int, num_classes: int, *, pool: str = "avg", drop_rate: float = 0.0
+    ) -> EmbeddingHead:
+        return EmbeddingHead(
+            in_features, num_classes, embed_dim=self.embed_dim, pool=pool, drop_rate=drop_rate,
+            bn_eps=self.bn_eps,
+        )
 
 
 class AuxPool(nn.Module):

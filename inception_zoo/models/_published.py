@@ -11,7 +11,9 @@ from ..records import (
     Pretrained,
 )
 
-__all__ = ["timm_hub", "pytorchcv"]
+__all__ = ["timm_hub", "pytorchcv", "cadene", "keras_applications"]
+
+CADENE_HOST = "http://data.lip6.fr/cadene/pretrainedmodels"
 
 
 def timm_hub(model: str, tag: str, top1: float, top5: float, *, crop_pct: float, notes: str,
@@ -42,4 +44,44 @@ def pytorchcv(name: str, release: str, sha1: str, top1_error: float, top5_error:
         f"{size}, resize {resize})",
         input_size=(3, size, size), mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
         interpolation="bilinear", crop_pct=0.875, notes=notes,
+    )
+
+
+def cadene(url: str, readme_row: str, top1: float, top5: float, *, license: str, notes: str, size: int = 299,
+           crop_pct: float = 0.875, mean: tuple[float, ...] = IMAGENET_INCEPTION_MEAN,
+           std: tuple[float, ...] = IMAGENET_INCEPTION_STD, transform_input: bool = False,
+           input_note: str | None = None) -> Pretrained:
+    """The file Cadene's pretrainedmodels loads for ``pretrained="imagenet"`` (tag ``cadene_in1k``, key layout
+    ``"cadene"``): its name's suffix is the sha256 prefix (torch.hub's convention; the torch versions
+    pretrainedmodels was published for checked it on every download). Accuracy: the pretrainedmodels 0.7.4
+    README's Acc@1 / Acc@5 row ``readme_row``, measured on centre crops of ``size`` after a bilinear resize of
+    the short side to ``floor(size / crop_pct)`` (its TransformImage). ``transform_input``: the peer's input
+    convention (Peer.input_convention) is folded; ``mean`` / ``std`` are then its ``folded_mean`` /
+    ``folded_std``."""
+    sha256 = url.rsplit("/", 1)[1].rsplit("-", 1)[1].split(".")[0]
+    resize = int(size / crop_pct)
+    return Pretrained(
+        "cadene_in1k", "cadene", url=url, sha256=sha256, license=license, top1=top1, top5=top5,
+        accuracy_source=f"pretrainedmodels 0.7.4 README, {readme_row} ({size}, resize {resize}, centre crop)",
+        input_size=(3, size, size), mean=mean, std=std, interpolation="bilinear", crop_pct=crop_pct,
+        transform_input=transform_input, notes=notes,
+        **({"input_note": input_note} if input_note else {}),
+    )
+
+
+KERAS_HOST = "https://storage.googleapis.com/tensorflow/keras-applications"
+
+
+def keras_applications(path: str, md5: str, top1: float, top5: float, *, notes: str) -> Pretrained:
+    """The weights ``keras.applications`` downloads for ``weights="imagenet"`` (tag ``keras_in1k``, key layout
+    ``"keras"``): a legacy Keras ``.h5`` under ``KERAS_HOST/<path>``, checked against the md5 Keras publishes
+    (its ``get_file``'s ``file_hash``) and cached where Keras caches it. Keras' preprocessing ("tf" mode,
+    x / 127.5 - 1: mean = std = 0.5), 299×299; accuracy from keras.io's applications table (single centre
+    crop on the ILSVRC 2012 validation set, as keras-applications measured it)."""
+    return Pretrained(
+        "keras_in1k", "keras", url=f"{KERAS_HOST}/{path}", md5=md5,
+        license="Apache-2.0 (Keras applications)", top1=top1, top5=top5,
+        accuracy_source="keras.io/api/applications table (299, single centre crop)",
+        mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=0.875,
+        notes=notes,
     )

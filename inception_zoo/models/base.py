@@ -4,21 +4,13 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 from torch.utils.checkpoint import checkpoint
 
-from ..layers import BasicConv2d, ClassifierHead, build_stages
+from ..layers import BasicConv2d, ClassifierHead, EmbeddingHead, build_stages
 from ..records import ModelRecord
+from .checks import InputChecks
 
-__all__ = [
-    "InceptionNet",
-    "InceptionOutputs",
-    "InputChecks",
-    "check_input",
-    "check_tensor",
-    "init_weights",
-    "normalizes_over_batch",
-]
+__all__ = ["InceptionNet", "InceptionOutputs", "init_weights"]
 
 
 class InceptionOutputs(NamedTuple):
@@ -34,7 +26,8 @@ class InceptionOutputs(NamedTuple):
 
 
 def init_weights(model: nn.Module) -> None:
-    """He-normal convolutions with zero bias, fresh BatchNorm, small-normal linear layers with zero bias.
+    """He-normal convolutions with zero bias, fresh BatchNorm (2-D, and the 1-D of an embedding head),
+    small-normal linear layers with zero bias (where they have one).
 
     Convolutions that a BatchNorm follows use fan-out (the BatchNorm sets the scale); those without one
     (GoogLeNet as published, the linear up-projections of Inception-ResNet) use fan-in, which keeps the
@@ -45,60 +38,17 @@ def init_weights(model: nn.Module) -> None:
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             m.reset_parameters()  # unit scale, zero shift, fresh running statistics
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=0.01)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     for m in model.modules():
         if isinstance(m, BasicConv2d) and isinstance(m.bn, nn.Identity):
             for conv in m.conv.modules():
                 if isinstance(conv, nn.Conv2d):
                     nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
-
-
-class InputChecks(nn.Module):
-    """The input check of :class:`InceptionNet` and :class:`~inception_zoo.models.FeatureExtractor`, one
-    implementation for eager mode and TorchScript (``torch.jit.script`` compiles it into the scripted
-    model, which ``torch.jit.save`` then exports with the rest).
-
-    A subclass sets ``name`` (str), ``in_chans`` (int), ``_min_size`` ((min H, min W)) and the empty
-    ``_dtype_probe`` buffer (it follows ``.to(dtype)``: the weights' dtype).
-    """
-
-    def _check_input(self, x: torch.Tensor) -> None:
-        """Raise a ``ValueError`` unless ``x`` is what the model takes: see :func:`check_tensor` (type,
-        shape, size, dtype) and, only in train mode with a batch of 1 (the only case that looks at the
-        submodules: no cost otherwise), :func:`normalizes_over_batch` (a batch of 1 needs every BatchNorm
-        frozen).
-
-        A scripted model raises ``torch.jit.Error`` whose message ends with ``"builtins.ValueError: "`` and
-        the same text. Scripted, a BatchNorm is recognized by its attributes (``momentum`` and
-        ``running_var``), as TorchScript has no ``isinstance`` for module classes; the submodules' modes are
-        read at call time, as in eager mode (``scripted.features.<stage>.bn.eval()`` freezes one; a
-        ``FrozenBatchNorm2d`` put in before scripting never counts). An ``InstanceNorm`` has the same
-        attributes and would count too (the zoo has none).
-        """
-        check_tensor(x, self.name, self.in_chans, self._min_size, self._dtype_probe.dtype)
-        if self.training and x.shape[0] == 1:  # the only case that looks at the modules
-            if torch.jit.is_scripting():
-                # TorchScript unrolls this loop over the submodules it compiled and has no isinstance for
-                # module classes: a BatchNorm is recognized by its attributes (_BatchNorm's momentum and
-                # running_var; the frozen BatchNorms of torchvision and timm have no momentum). The hasattr
-                # test must be an `if` of its own: only then does TorchScript skip the body for other modules.
-                found = False
-                for m in self.modules():
-                    if hasattr(m, "momentum") and hasattr(m, "running_var"):  # noqa: SIM102 (see above)
-                        if m.training or m.running_var is None:
-                            found = True
-            else:
-                found = normalizes_over_batch(self)
-            if found:
-                raise ValueError(
-                    f"{self.name} in train mode needs a batch of at least 2 (its BatchNorm layers normalize "
-                    "over the batch); got 1. Use model.eval() for single images, or freeze the BatchNorm "
-                    "layers (eval() on each, or FrozenBatchNorm2d)."
-                )
 
 
 class InceptionNet(InputChecks):
@@ -115,7 +65,11 @@ class InceptionNet(InputChecks):
         global_pool: the head's pooling, one of "avg", "max", "avgmax", "catavgmax", "" (see
             :class:`~inception_zoo.layers.GlobalPool`).
 
-    The stages of ``record.layout`` are the children of ``self.features`` (``features.Mixed_5b``). The timm
+    The stages of ``record.layout`` are the children of ``self.features`` (``features.Mixed_5b``). The head
+    is a :class:`~inception_zoo.layers.ClassifierHead`, or for a record with ``embedding`` an
+    :class:`~inception_zoo.layers.EmbeddingHead` (``forward_head(pre_logits=True)`` and ``num_classes=0``
+    give the L2-normalized embedding). ``num_features``: channels of the last feature map;
+    ``head_hidden_size``: width of ``forward_head(pre_logits=True)`` (timm's names). The timm
     model surface: ``forward_features``, ``forward_head(pre_logits=)``, ``get_classifier``,
     ``reset_classifier``, ``set_grad_checkpointing``, ``default_cfg``, ``feature_taps``; feature maps at
     reductions 2-32 through ``create_model(name, features_only=True)``.
@@ -175,7 +129,9 @@ class InceptionNet(InputChecks):
         conv_layer = record.conv_layer()
         self.features, self.stage_info = build_stages(in_chans, record.layout, conv_layer)
         self.num_features = self.stage_info[-1].channels
-        self.head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
+        self._embedding = record.embedding
+        self.head = self._new_head(num_classes, global_pool)
+        self.head_hidden_size = self.head.num_features
         self.grad_checkpointing = False
         self._tap_names: list[str] = list(record.feature_taps)
 
@@ -220,6 +176,16 @@ class InceptionNet(InputChecks):
                 cfg[key] = (sum(value) / len(value),) * self.in_chans
         self.default_cfg.update(cfg)
 
+    @torch.jit.ignore
+    def _new_head(self, num_classes: int, global_pool: str) -> nn.Module:
+        """The record's main head: an :class:`~inception_zoo.layers.EmbeddingHead` for an embedding record,
+        else a :class:`~inception_zoo.layers.ClassifierHead`, at PyTorch's default init."""
+        if self._embedding is not None:
+            return self._embedding.build(
+                self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate
+            )
+        return ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
+
     # ----------------------------------------------------------------------------------- the timm surface
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -234,15 +200,25 @@ class InceptionNet(InputChecks):
         auxiliary heads; ``global_pool`` is one of "avg", "max", "avgmax", "catavgmax" (twice the
         features), or "" (no pooling: the model returns the feature map; needs ``num_classes=0``).
 
+        An embedding head (a record with ``embedding``) keeps its projection and BatchNorm, the learned
+        embedding, wherever their width still fits the pooling (all but a switch to or from
+        "catavgmax", which builds them anew); only the classifier is new. ``num_classes=0`` makes the model
+        return the L2-normalized embedding (B, embed_dim); ``global_pool=""`` is not available there.
+
         Raises:
             ValueError: ``num_classes`` not an integer >= 0, or an unknown ``global_pool`` (naming the
                 allowed values).
         """
         _check_int("num_classes", num_classes, minimum=0, name=self.name)
         ref = next(self.parameters())
-        head = ClassifierHead(self.num_features, num_classes, pool=global_pool, drop_rate=self.drop_rate)
+        head, old = self._new_head(num_classes, global_pool), self.head
         init_weights(head)
+        if isinstance(head, EmbeddingHead) and isinstance(old, EmbeddingHead) and (
+            head.embed.in_features == old.embed.in_features
+        ):
+            head.embed, head.bn = old.embed, old.bn  # the learned embedding stays
         self.head = head.to(device=ref.device, dtype=ref.dtype).train(self.training)
+        self.head_hidden_size = self.head.num_features
         if num_classes == 0:
             self.aux_heads, self.aux_taps, self.aux_logits = nn.ModuleList(), [], False
         for aux in self.aux_heads:
@@ -294,7 +270,8 @@ class InceptionNet(InputChecks):
         return self._run_stages(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Feature map -> logits (B, num_classes), or the pooled features (B, num_features) if pre_logits."""
+        """Feature map -> logits (B, num_classes), or if pre_logits the pooled features (B, num_features)
+        (an embedding head: the L2-normalized embedding, (B, head_hidden_size))."""
         return self.head(x, pre_logits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -315,100 +292,6 @@ class InceptionNet(InputChecks):
             )
             aux += [head(x) for tap, head in zip(self.aux_taps, self.aux_heads) if tap == i]
         return InceptionOutputs(self.forward_head(x), tuple(aux))  # type: ignore[return-value]
-
-
-def check_input(x: torch.Tensor, model: nn.Module) -> None:
-    """Raise a ``ValueError`` naming what ``model`` expects unless ``x`` is a floating-point
-    (B, in_chans, H, W) tensor of the weights' dtype (autocast aside) with H, W at least the minimum input
-    size and, when ``model`` is in train mode and ``x`` is a batch of one, no layer normalizes over the
-    batch (see :func:`normalizes_over_batch`).
-
-    The check the models run in forward (:meth:`InputChecks._check_input`), for any module with the
-    attributes it reads (``name``, ``in_chans``, ``_min_size``, the ``_dtype_probe`` buffer).
-    """
-    InputChecks._check_input(model, x)  # type: ignore[arg-type]
-
-
-def normalizes_over_batch(module: nn.Module) -> bool:
-    """Whether a forward of ``module`` now normalizes over the batch somewhere: a
-    ``torch.nn.modules.batchnorm._BatchNorm`` (BatchNorm1d/2d/3d, SyncBatchNorm) in train mode, or one
-    without running statistics (``track_running_stats=False``), which uses the batch's even in eval mode.
-    BatchNorm layers put in eval mode inside a train-mode model, and frozen ones (torchvision's or timm's
-    ``FrozenBatchNorm2d``), do not. Looked up at call time, so it follows ``.eval()`` on submodules and
-    replaced modules: a walk over the submodules, about 0.5 ms for the largest model (inception_resnet_v2,
-    1,163 modules), which the models do only in train mode with a batch of 1."""
-    stack = [module]
-    while stack:  # module.modules() takes twice as long (it builds every submodule's name)
-        m = stack.pop()
-        if m is None:  # a submodule registered as None
-            continue
-        if isinstance(m, _BatchNorm) and (m.training or m.running_var is None):
-            return True
-        stack.extend(m._modules.values())
-    return False
-
-
-def check_tensor(
-    x: torch.Tensor, name: str, in_chans: int, min_size: tuple[int, int], dtype: torch.dtype
-) -> None:
-    """Raise a ``ValueError`` naming what model ``name`` expects unless ``x`` is a floating-point
-    (B, in_chans, H, W) tensor of ``dtype`` (under autocast any floating dtype but float64, which autocast
-    leaves as it is) with H, W at least
-    ``min_size``. TorchScript-compatible: scripted, it raises ``torch.jit.Error`` with the same message
-    (prefixed with ``builtins.ValueError:``); there the autocast exemption follows CUDA autocast only
-    (TorchScript has no per-device autocast query)."""
-    min_h, min_w = min_size
-    expected = f"a (B, {in_chans}, H, W) tensor with H >= {min_h} and W >= {min_w}"
-    if not isinstance(x, torch.Tensor):  # resolved at compile time when scripted (x is a Tensor there)
-        raise ValueError(f"{name} expects {expected}, got {type(x).__name__}")  # noqa: TRY004 (one error type)
-    if x.dim() != 4:
-        raise ValueError(f"{name} expects {expected}, got a {x.dim()}-D tensor of shape {_shape(x.shape)}")
-    if x.shape[1] != in_chans:
-        raise ValueError(f"{name} expects {expected}, got a tensor of shape {_shape(x.shape)}")
-    if x.shape[2] < min_h or x.shape[3] < min_w:
-        raise ValueError(f"{name} expects {expected} (its minimum input size), got {x.shape[2]}x{x.shape[3]}")
-    if not x.is_floating_point():
-        raise ValueError(
-            f"{name} expects a floating-point tensor (images scaled to [0, 1] and normalized with "
-            f"default_cfg mean/std), got {_dtype_name(x.dtype)}"
-        )
-    # autocast casts float32 (and the low precisions) to its dtype, but never float64
-    if x.dtype != dtype and (x.dtype == torch.float64 or not _autocast_enabled(x.device.type)):
-        raise ValueError(
-            f"{name} has {_dtype_name(dtype)} weights and got a {_dtype_name(x.dtype)} input; "
-            "convert one to the other"
-        )
-
-
-def _shape(shape: list[int]) -> str:
-    """``str(tuple(shape))``, in TorchScript too (where a shape is a list)."""
-    if len(shape) == 1:
-        return f"({shape[0]},)"
-    return "(" + ", ".join([str(s) for s in shape]) + ")"
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    """``str(dtype)`` ("torch.float32"), in TorchScript too (where a dtype prints as its number)."""
-    if not torch.jit.is_scripting():
-        return str(dtype)
-    # fmt: off
-    known = [
-        (torch.float32, "torch.float32"), (torch.float64, "torch.float64"), (torch.float16, "torch.float16"),
-        (torch.bfloat16, "torch.bfloat16"), (torch.uint8, "torch.uint8"), (torch.int8, "torch.int8"),
-        (torch.int16, "torch.int16"), (torch.int32, "torch.int32"), (torch.int64, "torch.int64"),
-        (torch.bool, "torch.bool"), (torch.complex64, "torch.complex64"), (torch.complex128, "torch.complex128"),
-    ]
-    # fmt: on
-    for candidate, text in known:
-        if dtype == candidate:
-            return text
-    return f"dtype {dtype}"
-
-
-def _autocast_enabled(device_type: str) -> bool:
-    if torch.jit.is_scripting():
-        return torch.is_autocast_enabled()  # CUDA's; TorchScript's CPU query crashes (torch 2.x)
-    return torch.is_autocast_enabled(device_type)
 
 
 def _check_int(what: str, value: Any, *, minimum: int, name: str) -> None:

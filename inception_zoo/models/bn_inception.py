@@ -11,12 +11,12 @@ pytorchcv ports (BatchNorm eps 1e-5).
 from __future__ import annotations
 
 from ..layers import Conv, Mixed, Pool
-from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, ModelRecord, Paper, Peer
+from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, InputConvention, ModelRecord, Paper, Peer
 from ..registry import register_model
-from ._published import pytorchcv
+from ._published import CADENE_HOST, cadene, pytorchcv
 from .inception_v1 import PAPER_RECIPE
 
-__all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "BN_INCEPTION"]
+__all__ = ["BN_INCEPTION_TABLE", "bn_inception_module", "BN_INCEPTION", "CAFFE_BGR_INPUT"]
 
 # Figure 5: #1×1, #3×3 reduce, #3×3, double #3×3 reduce, double #3×3, pool type, pool proj, stride.
 # A stride-2 row has no 1×1 branch and passes the max-pooled input through unprojected ("pass through").
@@ -63,6 +63,16 @@ def bn_inception_module(
 
 MAXPOOL = Pool("max", 3, 2, ceil_mode=True)
 
+# The released Caffe model's input, as Cadene's pretrainedmodels port takes it: BGR pixel values in 0-255
+# minus the Caffe mean (104, 117, 128), std 1. Folded on conversion so that our model takes RGB in [0, 1]
+# minus that mean / 255 in RGB order, std 1 (the channel flip and the x255 go into the first convolution's
+# weights): our zero padding is then the pixel Cadene's zero padding stands for, and the fold is exact.
+# (Folding into ImageNet mean / std instead would move the padded border of the 7×7/2 first convolution.)
+CAFFE_BGR_INPUT = InputConvention(
+    mean=(104.0, 117.0, 128.0), std=(1.0, 1.0, 1.0), input_space="BGR", input_range=255.0,
+    folded_mean=(128 / 255, 117 / 255, 104 / 255), folded_std=(1.0, 1.0, 1.0),
+)
+
 BN_INCEPTION = register_model(ModelRecord(
     name="bn_inception",
     summary="Batch Normalization, arXiv 1502.03167, Figure 5",
@@ -81,11 +91,21 @@ BN_INCEPTION = register_model(ModelRecord(
     drop_rate=0.0,
     params=11_295_240,
     recipe=PAPER_RECIPE,
-    peers=(Peer("pytorchcv", "bninception"),),
+    peers=(Peer("pytorchcv", "bninception"), Peer("cadene", "bninception", input_convention=CAFFE_BGR_INPUT)),
     pretrained=(
         pytorchcv("bninception", "v0.0.405", "d79ba5f573ba2da5fea5e4c9a7f67ddd526e234b", 25.37, 7.74, size=224,
                   notes="pytorchcv's BN-Inception (converted from its Gluon model); a zip holding one .pth, whose "
                   "sha1 pytorchcv publishes"),
+        cadene(f"{CADENE_HOST}/bn_inception-52deb4733.pth", "BNInception, Our porting", 73.524, 91.562, size=224,
+               license="MIT (pretrainedmodels); the Caffe weights (Yuanjun Xiong) state none",
+               mean=CAFFE_BGR_INPUT.folded_mean, std=CAFFE_BGR_INPUT.folded_std, transform_input=True,
+               input_note="RGB scaled to [0, 1], minus the Caffe mean (104, 117, 128) / 255 in RGB order, std 1: "
+               "pretrainedmodels' BGR 0-255 input, its channel flip and x255 folded into the first convolution",
+               notes="Yuanjun Xiong's Caffe BN-Inception as Cadene's pretrainedmodels ported it (its ceil-mode "
+               "pools and 5b max-pool branch are this layout's). Its input convention is folded with the Caffe "
+               "mean kept, so that the zero padding of the 7×7/2 first convolution stands for the same pixel "
+               "as in pretrainedmodels and the logits are equal (folding into ImageNet mean / std instead moves "
+               "them by about 3e-3, measured)"),
     ),
     aliases=("inception_v2",),
     doc="BN-Inception (arXiv 1502.03167, Figure 5), 224×224 input. No dropout (Section 4.2.1 removes it) "

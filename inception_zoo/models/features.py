@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .base import InputChecks
+from .checks import InputChecks
 
 __all__ = ["FeatureExtractor", "FeatureInfo"]
 

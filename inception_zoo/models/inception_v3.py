@@ -13,6 +13,8 @@ The auxiliary head (Figure 8) taps the 17×17 grid after Mixed_6e and has BatchN
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..layers import AuxSpec, Conv, Factorized, Mixed, Pool
 from ..records import (
     IMAGENET_DEFAULT_MEAN,
@@ -26,10 +28,10 @@ from ..records import (
     Recipe,
 )
 from ..registry import register_model
-from ._published import pytorchcv, timm_hub
+from ._published import cadene, keras_applications, pytorchcv, timm_hub
 
 __all__ = ["STEM", "AVG", "TF_AVG", "MAX_S2", "layout", "PAPER_RECIPE", "filter_bank", "inception_a", "reduction_a", "inception_b",
-           "reduction_b", "inception_c", "INCEPTION_V3", "INCEPTION_V3_FID"]
+           "reduction_b", "inception_c", "INCEPTION_V3", "INCEPTION_V3_TF", "INCEPTION_V3_FID"]
 
 PAPER = Paper(
     title="Rethinking the Inception Architecture for Computer Vision",
@@ -157,7 +159,7 @@ INCEPTION_V3 = register_model(ModelRecord(
     params=23_834_568, params_aux=27_161_264,
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "inception_v3"), Peer("torchvision", "inception_v3", transform_input=True),
-           Peer("pytorchcv", "inceptionv3")),
+           Peer("pytorchcv", "inceptionv3"), Peer("cadene", "inceptionv3")),
     pretrained=(
         Pretrained(
             "tv_in1k", "torchvision", url="https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
@@ -176,12 +178,42 @@ INCEPTION_V3 = register_model(ModelRecord(
                  notes="GluonCV's weights"),
         pytorchcv("inceptionv3", "v0.0.552", "025fb71c673f8e325f4c24f25cbd4185540cca72", 20.44, 5.33,
                   notes="pytorchcv's Inception v3, trained in Gluon; no auxiliary head"),
+        cadene("https://download.pytorch.org/models/inception_v3_google-1a9a5a14.pth", "InceptionV3, Pytorch",
+               77.294, 93.454, license="BSD-3-Clause (torchvision's file); weights trained on ImageNet-1k",
+               notes="the file pretrainedmodels' inceptionv3 loads: torchvision's earlier file of the TF port "
+               "(torchvision's keys, auxiliary head included), used as pretrainedmodels uses it: without "
+               "torchvision's transform_input, mean = std = 0.5 (tv_in1k, torchvision's current file, folds "
+               "the transform instead)"),
     ),
     doc="Inception v3 (arXiv 1512.00567, Table 1), 299×299 input, BatchNorm eps 1e-3, dropout 0.5, in the "
     "layout of the released TensorFlow checkpoint that torchvision and timm share. The auxiliary head taps "
     "Mixed_6e. The paper trains with label smoothing 0.1 and auxiliary weight 0.4.",
 ))
 
+
+# TensorFlow's Inception v3 as Keras builds it (keras.applications.InceptionV3): every Inception module's
+# average pool has "same" padding that TensorFlow leaves out of the average (TF_AVG), where the PyTorch
+# ports (torchvision, timm) count it; everything else (valid stride-2 convolutions and pools, BatchNorm eps
+# 1e-3) is already Table 1 as above. Keras' BatchNorm has no gamma (scale=False): filled with ones on import.
+INCEPTION_V3_TF = register_model(replace(
+    INCEPTION_V3,
+    name="inception_v3_tf",
+    summary="Inception v3 as TensorFlow/Keras compute it (average pools without the padding), for Keras weights",
+    layout=layout(pool=TF_AVG, last_pool=TF_AVG),
+    # Keras' preprocess_input for InceptionV3 ("tf" mode): x / 127.5 - 1
+    interpolation="bilinear",
+    peers=(Peer("keras", "InceptionV3"),),
+    pretrained=(
+        keras_applications("inception_v3/inception_v3_weights_tf_dim_ordering_tf_kernels.h5",
+                           "9a0d58056eeedaa3f26cb7ebd46da564", 77.9, 93.7,
+                           notes="keras.applications.InceptionV3(weights='imagenet'); no auxiliary head"),
+    ),
+    doc="Inception v3 (arXiv 1512.00567, Table 1) exactly as TensorFlow and keras.applications.InceptionV3 "
+    "compute it: the Inception modules' 3×3 average pools leave the zero padding out of the average "
+    "(TensorFlow's 'same' pooling), where torchvision's and timm's inception_v3 count it. Same weights and "
+    "parameter count as inception_v3 (auxiliary head included); load Keras files (.h5, .weights.h5, .keras) "
+    "with load_pretrained(model, path, source='keras').",
+))
 
 # The FID Inception: TensorFlow's Inception v3 graph of 2015-12-05 (inception-2015-12-05.tgz), which the
 # Fréchet Inception Distance is defined on (Heusel et al., arXiv 1706.08500) and pytorch-fid and

@@ -19,7 +19,7 @@ from ..records import (
     Peer,
 )
 from ..registry import register_model
-from ._published import pytorchcv, timm_hub
+from ._published import CADENE_HOST, cadene, pytorchcv, timm_hub
 from .inception_v3 import MAX_S2, PAPER_RECIPE, TF_AVG, filter_bank
 
 __all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "INCEPTION_V4"]
@@ -103,12 +103,18 @@ INCEPTION_V4 = register_model(ModelRecord(
     drop_rate=0.2,
     params=42_679_816,
     recipe=PAPER_RECIPE,
-    peers=(Peer("timm", "inception_v4"), Peer("pytorchcv", "inceptionv4")),
+    peers=(Peer("timm", "inception_v4"), Peer("pytorchcv", "inceptionv4"),
+           Peer("cadene", "inceptionv4", background_class=True)),
     pretrained=(
         timm_hub("inception_v4", "tf_in1k", 80.156, 94.968, crop_pct=0.875,
                  notes="the TF-slim checkpoint, via Cadene's port"),
         pytorchcv("inceptionv4", "v0.0.543", "4ae4f331a5ff649e39626fc49cd5c24b8159cd8c", 19.83, 4.88,
                   notes="pytorchcv's Inception v4, trained in Gluon"),
+        cadene(f"{CADENE_HOST}/inceptionv4-8e4777a0.pth", "InceptionV4, Our porting", 80.062, 94.926,
+               license="Apache-2.0 (TF-slim weights, ported by pretrainedmodels)",
+               notes="Cadene's port of the TF-slim checkpoint (the origin of timm's tf_in1k); the file has 1001 "
+               "classes, TF-slim's background class first: its row is dropped on conversion, as "
+               "pretrainedmodels does for 'imagenet'"),
     ),
     doc="Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2 "
     "(keep probability 0.8); no auxiliary heads.",

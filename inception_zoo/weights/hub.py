@@ -7,6 +7,9 @@ user's own torchvision or timm downloaded earlier is found too:
   ``$TORCH_HOME/hub/checkpoints`` (the published sha256 prefix checked on download; a pytorchcv zip is
   extracted by torch.hub and its ``.pth`` checked against pytorchcv's published sha1);
 * a Hugging Face repo (timm's): ``huggingface_hub.hf_hub_download`` into ``$HF_HOME/hub``.
+* a Keras ``.h5`` (keras.applications' weights): ``torch.hub.download_url_to_file`` into Keras' own cache,
+  ``$KERAS_HOME/models`` (default ``~/.keras/models``), where ``keras.applications`` finds it too and puts
+  its own downloads; the md5 Keras publishes is checked.
 
 A file already in those caches is used without any network access; ``HF_HUB_OFFLINE=1`` forbids network
 access for both. The file is converted once (committed key map, input conventions folded) and cached as
@@ -28,10 +31,11 @@ import torch
 from torch import nn
 
 from ..records import ModelRecord, Pretrained
+from .keras import is_keras_file
 from .load import converted, load_pretrained, save_weights
 from .reader import CheckpointError, CheckpointNotFoundError, read_checkpoint, unwrap_state_dict
 
-__all__ = ["CACHE_ENV", "cache_dir", "cached_file", "load_published"]
+__all__ = ["CACHE_ENV", "cache_dir", "cached_file", "keras_cache", "load_published"]
 
 CACHE_ENV = "INCEPTION_ZOO_CACHE"
 
@@ -67,6 +71,42 @@ def _unavailable(name: str, row: Pretrained, looked_in: Path, fetch: str, reason
 
 def _torch_hub_file(row: Pretrained) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(row.url).path)
+
+
+def keras_cache() -> Path:
+    """Keras' download cache, as ``keras.utils.get_file`` resolves it: ``$KERAS_HOME/models``, else
+    ``~/.keras/models`` (``/tmp/.keras/models`` where the home folder is not writable)."""
+    if os.environ.get("KERAS_HOME"):
+        return Path(os.environ["KERAS_HOME"]) / "models"
+    home = Path.home() if os.access(Path.home(), os.W_OK) else Path("/tmp")
+    return home / ".keras" / "models"
+
+
+def _from_keras_url(name: str, row: Pretrained, progress: bool) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """A Keras ``.h5`` from its URL (see the module's docstring), read by :mod:`inception_zoo.weights.keras`."""
+    file = keras_cache() / os.path.basename(urlparse(row.url).path)
+    fetch = (f"python -c \"import torch; torch.hub.download_url_to_file('{row.url}', '{file}')\" "
+             "(or build the model once with keras.applications and weights='imagenet')")
+    if not file.is_file():
+        if _offline():
+            raise _unavailable(name, row, file, fetch, "HF_HUB_OFFLINE is set")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = file.with_name(f".{file.name}.{os.getpid()}.part")
+        try:
+            torch.hub.download_url_to_file(row.url, str(tmp), progress=progress)
+            digest = hashlib.md5(tmp.read_bytes()).hexdigest()
+            if row.md5 and digest != row.md5:
+                raise CheckpointError(f"{name}: the download of {row.url} has md5 {digest}, not the published "
+                                      f"{row.md5}; nothing was kept. Try again.")
+            os.replace(tmp, file)
+        except OSError as e:
+            raise _unavailable(name, row, file, fetch, str(e)) from e
+        finally:
+            tmp.unlink(missing_ok=True)
+    try:
+        return read_checkpoint(file)
+    except CheckpointError as e:
+        raise CheckpointError(f"{name}: {e}. Delete it and try again.") from None
 
 
 def _from_url(name: str, row: Pretrained, progress: bool) -> dict[str, torch.Tensor]:
@@ -139,8 +179,12 @@ def _from_hf_hub(name: str, row: Pretrained) -> dict[str, torch.Tensor]:
 def _convert(record: ModelRecord, row: Pretrained, progress: bool) -> nn.Module:
     """Fetch and convert (through the committed key map, input conventions folded)."""
     name = f"{record.name}.{row.tag}"
-    state = _from_url(name, row, progress) if row.url else _from_hf_hub(name, row)
-    net = converted(record.name, state, row.source, transform_input=row.transform_input)
+    metadata: dict[str, str] = {}
+    if row.url and is_keras_file(urlparse(row.url).path):
+        state, metadata = _from_keras_url(name, row, progress)
+    else:
+        state = _from_url(name, row, progress) if row.url else _from_hf_hub(name, row)
+    net = converted(record.name, state, row.source, transform_input=row.transform_input, metadata=metadata)
     net.set_input_cfg(**row.cfg())
     return net
 

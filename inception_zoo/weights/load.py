@@ -1,4 +1,5 @@
-"""Loading checkpoints (ours, our 0.1 layout, torchvision's, timm's, pytorchcv's, pytorch-fid's); saving ours.
+"""Loading checkpoints (ours, our 0.1 layout, torchvision's, timm's, pytorchcv's, pytorch-fid's, Cadene's
+pretrainedmodels'...); saving ours.
 
 A peer checkpoint is converted through the committed key map of its layout
 (:mod:`inception_zoo.weights.keymaps`): a table lookup, no peer library needed. The layout is detected
@@ -15,114 +16,30 @@ import json
 import os
 import warnings
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..models.base import init_weights
-from ..records import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from ..records import (
+    IMAGENET_CLASSES,
+    IMAGENET_INCEPTION_MEAN,
+    IMAGENET_INCEPTION_STD,
+    TORCHVISION_TRANSFORM_INPUT,
+    InputConvention,
+)
 from ..registry import get_record, list_models, resolve_name
+from .adapt import adapt_first_conv, carry_epsilons, drop_background, fold_input, is_classifier
+from .keras import check_layers
 from .keymaps import LEGACY, keymap, layouts
-from .reader import CheckpointError, few, read_checkpoint, strip_prefix_to_fit, unwrap_state_dict
+from .layouts import candidates, detect, fit_prefix, fitting_model, peer_of
+from .reader import CheckpointError, few, read_checkpoint, unwrap_state_dict
 
 __all__ = ["SOURCES", "convert_checkpoint", "converted", "load_pretrained", "save_weights"]
 
-SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv", "pytorch_fid")
+SOURCES = ("auto", "ours", LEGACY, "torchvision", "timm", "pytorchcv", "pytorch_fid", "facenet", "keras", "cadene")
 _OURS_AUX = ("aux_heads.",)
-
-
-# ------------------------------------------------------------------------------------------ layouts
-@cache
-def _our_keys(name: str) -> frozenset[str]:
-    """Our state-dict keys for ``name``, auxiliary heads included (built on the meta device: no memory)."""
-    from ..models import InceptionNet
-
-    record = get_record(name)
-    with torch.device("meta"):
-        model = InceptionNet(record, aux_logits=bool(record.aux_heads))
-    return frozenset(model.state_dict())
-
-
-def _candidates(name: str) -> list[tuple[str, frozenset[str]]]:
-    """Every layout known for ``name`` with its key set: ours, then each committed key map."""
-    return [("ours", _our_keys(name))] + [(src, frozenset(keymap(name, src))) for src in layouts(name)]
-
-
-def _overlap(keys: set[str], expected: frozenset[str]) -> float:
-    return len(keys & expected) / max(len(keys | expected), 1)
-
-
-def _detect(name: str, keys: set[str]) -> str:
-    """The layout whose key set overlaps the checkpoint's most (Jaccard index); ties go to the earlier."""
-    best, best_score = "ours", -1.0
-    for source, expected in _candidates(name):
-        score = _overlap(keys, expected)
-        if score > best_score + 1e-12:
-            best, best_score = source, score
-    return best
-
-
-def _fit_prefix(name: str, state: dict[str, torch.Tensor], target: frozenset[str] | None = None):
-    """``state`` without a wrapper's attribute prefix (Lightning's ``model.``, ...) where removing it makes
-    the keys fit ``name``'s layouts (or ``target``, for a model that is not registered) better; and the
-    prefix removed."""
-    known = [keys for _, keys in _candidates(name)] if target is None else [target]
-    return strip_prefix_to_fit(state, lambda keys: max(_overlap(keys, k) for k in known))
-
-
-def _fitting_model(keys: set[str], *, exclude: str) -> tuple[str, str] | None:
-    """The registered model and layout whose keys the checkpoint matches (>= 95% overlap), if any."""
-    best, best_score = None, 0.95
-    for model_name in list_models():
-        if model_name == exclude:
-            continue
-        for source, expected in _candidates(model_name):
-            score = _overlap(keys, expected)
-            if score > best_score:
-                best, best_score = (model_name, source), score
-    return best
-
-
-# ------------------------------------------------------------------------------------------ conversion
-def _fold_transform_input(state: dict[str, torch.Tensor], first_conv: str) -> None:
-    """Fold torchvision's ``transform_input`` into the first convolution, in place.
-
-    torchvision maps ImageNet-normalized input x to ``x * std / 0.5 + (mean - 0.5) / 0.5`` per channel
-    before its first convolution. A convolution of an affine per-channel map is a convolution with
-    per-input-channel scaled weights plus a per-output-channel constant; the constant goes into the conv
-    bias, or, when the conv has none, into the running mean of the BatchNorm after it. Exact wherever the
-    kernel does not reach into the zero padding; inside the padding torchvision pads the transformed input
-    with 0 (gray 0.5 in pixels) and we pad the normalized input with 0 (the ImageNet mean), which moves the
-    logits by about 1e-7 relative (tested). For inception_v3 the first convolution has no padding: exact.
-    """
-    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, dtype=torch.float64)
-    std = torch.tensor(IMAGENET_DEFAULT_STD, dtype=torch.float64)
-    scale, shift = std / 0.5, (mean - 0.5) / 0.5
-    weight = state[first_conv + ".weight"].double()
-    constant = (weight * shift[None, :, None, None]).sum((1, 2, 3))
-    dtype = state[first_conv + ".weight"].dtype
-    state[first_conv + ".weight"] = (weight * scale[None, :, None, None]).to(dtype)
-    if first_conv + ".bias" in state:
-        state[first_conv + ".bias"] = (state[first_conv + ".bias"].double() + constant).to(dtype)
-    else:
-        bn = first_conv.rsplit(".", 1)[0] + ".bn.running_mean"
-        state[bn] = (state[bn].double() - constant).to(state[bn].dtype)
-
-
-def _adapt_first_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
-    """RGB first-conv weights for ``in_chans`` inputs, as timm does: summed over RGB for one channel;
-    for more, RGB repeated to fill the channels and rescaled by 3 / in_chans (same response to a gray
-    image replicated over all channels)."""
-    if in_chans == 1:
-        return weight.sum(dim=1, keepdim=True)
-    repeats = -(-in_chans // weight.shape[1])
-    return weight.repeat(1, repeats, 1, 1)[:, :in_chans] * (weight.shape[1] / in_chans)
-
-
-def _is_classifier(key: str) -> bool:
-    return key.startswith("head.fc.") or (key.startswith("aux_heads.") and ".head.fc." in key)
 
 
 def load_pretrained(
@@ -145,26 +62,46 @@ def load_pretrained(
             attribute, e.g. ``model.``; the prefix is removed where that makes the keys fit), with
             ``module.`` (DDP) and ``_orig_mod.`` (torch.compile) prefixes in any nesting. Nothing in the
             file is run: a pickled class other than ``argparse.Namespace`` is refused with its name; a whole
-            pickled model (``torch.save(model)``) with the two lines that make it a state dict.
+            pickled model (``torch.save(model)``) with the two lines that make it a state dict. Or a Keras
+            file (``.h5`` legacy or Keras 3 ``.weights.h5``, ``.keras``; read with h5py, see
+            :mod:`inception_zoo.weights.keras`).
         source: ``"auto"`` (detected from the keys), or one of ``"ours"``, ``"legacy"`` (inception_zoo 0.1's
             positional keys), ``"torchvision"``, ``"timm"``, ``"pytorchcv"``, ``"pytorch_fid"``. The peers of
             each model are its record's ``peers``: inception_v1_bn <- torchvision googlenet; inception_v3 <-
             timm or torchvision inception_v3 (same keys; auto takes timm's); inception_v4,
             inception_resnet_v2 <- timm; xception <- timm legacy_xception; bn_inception <- pytorchcv;
-            inception_v3_fid <- pytorch-fid's FID Inception (torch-fidelity's file has the same keys).
-        transform_input: fold torchvision's input transform into the first convolution, so that the model
-            takes ImageNet-normalized input. Default: True for torchvision checkpoints, else False.
+            inception_v3_fid <- pytorch-fid's FID Inception (torch-fidelity's file has the same keys);
+            ``"facenet"``: inception_resnet_v1_facenet <- facenet-pytorch's InceptionResnetV1 (its
+            ``logits`` classifier, or none for a model built with ``num_classes=0``); ``"cadene"``: Cadene's
+            pretrainedmodels (``last_linear``; its published files' ``fc`` too): bn_inception <- bninception
+            (BGR 0-255 input folded, see ``transform_input``), inception_v3 <- inceptionv3, inception_v4 <-
+            inceptionv4 (timm's keys: auto takes timm's), inception_resnet_v2 <- inceptionresnetv2, xception
+            <- xception; ``"keras"`` (detected from a Keras file): keras.applications' InceptionV3 ->
+            inception_v3_tf, InceptionResNetV2 -> inception_resnet_v2, Xception -> xception_tf (the TF-exact
+            layouts), layers matched in keras.applications' order, kernels transposed, ``gamma`` = 1 where
+            Keras has none, each BatchNorm's epsilon from the file's configuration where it has one, and
+            ``default_cfg`` mean = std = 0.5 (Keras' ``x / 127.5 - 1``). Ties in auto-detection go to the
+            record's first-listed peer.
+        transform_input: fold the source's input convention (:attr:`~inception_zoo.records.Peer.folded_input`)
+            into the first convolution, so that the model takes RGB normalized as ``default_cfg`` then says:
+            torchvision's transform_input (ImageNet mean / std), Cadene's BGR 0-255 input for bn_inception
+            (RGB minus the Caffe mean / 255, std 1: exact, the padding included); True for a source without
+            one folds torchvision's transform. Default: True where the source has one, else False.
         use_ema: for a training checkpoint that holds both EMA weights (timm's ``state_dict_ema``,
             torchvision's ``model_ema``) and the raw ones: True (default, as timm's ``load_checkpoint``)
             loads the EMA weights, False the raw ones. EMA weights alone load with True, fail with False.
 
     After loading, ``model.default_cfg`` mean/std say which normalization the weights expect.
 
+    1001-class files (``Peer.background_class``: Cadene's inceptionv4 / inceptionresnetv2, TF-slim's label
+    map): loaded into a 1000-class model, the classifier's row 0, the background class, is dropped with a
+    ``UserWarning``; a model with ``num_classes=1001`` keeps it.
+
     Head mismatches: when the checkpoint's classifier (or an auxiliary classifier) has another number of
     classes than the model, everything else is loaded, those layers are re-initialized and a
     ``UserWarning`` names them; auxiliary heads the checkpoint lacks are re-initialized the same way, and
     the checkpoint's auxiliary heads are skipped when the model has none. When the model's ``in_chans``
-    is not 3, the first convolution's RGB weights are adapted (see ``_adapt_first_conv``).
+    is not 3, the first convolution's RGB weights are adapted (see ``adapt_first_conv``).
 
     Returns:
         The model, in the mode it was in.
@@ -173,7 +110,9 @@ def load_pretrained(
         CheckpointNotFoundError: the path does not exist.
         CheckpointError: unreadable, truncated or corrupt file; refused file (a whole pickled model, a
             TorchScript archive, any other pickled code); a checkpoint of another architecture; missing,
-            unexpected or mis-shaped keys outside the classifiers. The model is unchanged.
+            unexpected or mis-shaped keys outside the classifiers; a Keras file whose layers differ from
+            the model's (naming the first that differs), or a Keras file for a model without a Keras layout.
+            The model is unchanged.
     """
     name = getattr(model, "name", type(model).__name__)
     if source not in SOURCES:
@@ -185,55 +124,82 @@ def load_pretrained(
             state, metadata = read_checkpoint(checkpoint, use_ema=use_ema)
     except CheckpointError as e:
         raise type(e)(f"{name}: {e}. The model's weights were not changed.") from None
+    return _load(model, state, metadata, source=source, transform_input=transform_input)
+
+
+def _load(
+    model: nn.Module, state: dict[str, torch.Tensor], metadata: Mapping[str, str], *, source: str,
+    transform_input: bool | None,
+) -> nn.Module:
+    """:func:`load_pretrained` once the checkpoint is read: ``state`` and the file's ``metadata``."""
+    name = getattr(model, "name", type(model).__name__)
     registered = name in list_models()
-    state, prefix = _fit_prefix(name, state, None if registered else frozenset(model.state_dict()))
+    state, prefix = fit_prefix(name, state, None if registered else frozenset(model.state_dict()))
 
     if metadata.get("architecture") and metadata["architecture"] != name:
         raise CheckpointError(
             f"{name}: the checkpoint was saved from {metadata['architecture']!r}, another architecture"
         )
-    guessed = _detect(name, set(state)) if registered else "ours"
+    guessed = detect(name, set(state)) if registered else "ours"
     if source == "auto":
         source = guessed
-    allowed = [s for s, _ in _candidates(name)] if registered else ["ours"]
+    allowed = [s for s, _ in candidates(name)] if registered else ["ours"]
+    if metadata.get("format") == "keras" and "keras" not in allowed:
+        takers = [m for m in list_models() if "keras" in layouts(m)]
+        raise CheckpointError(f"{name}: this is a Keras file, and no Keras layout is known for {name}; Keras "
+                              f"weights load into {', '.join(takers)}. The model's weights were not changed.")
+    if source == "keras" and metadata.get("format") != "keras":
+        raise CheckpointError(f"{name}: source='keras' needs a Keras file (.h5, .weights.h5, .keras); this "
+                              "checkpoint is not one. The model's weights were not changed.")
     if source not in allowed:
         raise CheckpointError(f"{name}: no {source} layout is known for it; known: {', '.join(allowed)}")
+    if source == "keras":  # layer by layer, so that the error names the first Keras layer that differs
+        target_shapes = {k: v.shape for k, v in model.state_dict().items()}
+        try:
+            check_layers(name, keymap(name, source), target_shapes, state,
+                         json.loads(metadata["keras_layers"]))
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}. The model's weights were not changed.") from None
 
     # 1. Rename into our keys through the layout's committed key map.
     if source != "ours":
         mapping = keymap(name, source)
         renamed = {mapping[k]: v for k, v in state.items() if k in mapping}
         unexpected = [k for k in state if k not in mapping and not k.endswith("num_batches_tracked")]
-        if transform_input is None:
-            peer = next((p for p in get_record(name).peers if p.source == source), None)
-            transform_input = peer is not None and peer.transform_input
     else:
         renamed, unexpected = dict(state), []
-        transform_input = bool(transform_input)
+    # The source's conventions (records.Peer): the input convention folded into the first convolution
+    # (transform_input=True without one: torchvision's transform, as for ``ours``), the background class.
+    peer = peer_of(name, source)
+    if transform_input is None:
+        transform_input = peer is not None and peer.folded_input is not None
+    folded = ((peer.folded_input if peer else None) or TORCHVISION_TRANSFORM_INPUT) if transform_input else None
 
     # 2. Compare with the model. Auxiliary heads are optional on both sides; so is the classifier of a
     # model built without one (num_classes=0: a backbone of pooled features).
     target = model.state_dict()
-    optional = _OURS_AUX + (() if any(_is_classifier(k) for k in target) else ("head.fc.",))
+    optional = _OURS_AUX + (() if any(is_classifier(k) for k in target) else ("head.fc.",))
     unexpected += [k for k in renamed if k not in target and not k.startswith(optional)]
     renamed = {k: v for k, v in renamed.items() if k in target}
     missing = [k for k in target if k not in renamed and not k.endswith("num_batches_tracked")]
     missing_aux = [k for k in missing if k.startswith(_OURS_AUX)]
     missing = [k for k in missing if not k.startswith(_OURS_AUX)]
+    background = peer is not None and peer.background_class and drop_background(renamed, target)
 
     first_conv = model.default_cfg["first_conv"] if hasattr(model, "default_cfg") else None
     first_weight = f"{first_conv}.weight"
-    if transform_input and first_weight in renamed:
+    if folded and first_weight in renamed and not missing:  # missing keys: the error below names them
         if renamed[first_weight].shape[1] != 3:
-            raise CheckpointError(f"{name}: transform_input needs a 3-channel first convolution")
-        _fold_transform_input(renamed, first_conv)
+            raise CheckpointError(f"{name}: transform_input needs a 3-channel first convolution. The model's "
+                                  "weights were not changed.")
+        fold_input(renamed, first_conv, folded)
 
     reset, misshaped = set(), []
     for key, value in list(renamed.items()):
         want = target[key].shape
         if value.shape == want:
             continue
-        if _is_classifier(key):
+        if is_classifier(key):
             reset.add(key.rsplit(".", 1)[0])
             del renamed[key]
         elif (
@@ -242,7 +208,7 @@ def load_pretrained(
             and value.shape[0] == want[0]
             and value.shape[2:] == want[2:]
         ):
-            renamed[key] = _adapt_first_conv(value, want[1])
+            renamed[key] = adapt_first_conv(value, want[1])
         else:
             misshaped.append(f"{key} {tuple(value.shape)} vs {tuple(want)}")
     reset.update(".".join(k.split(".")[:2]) for k in missing_aux)  # whole auxiliary heads
@@ -261,13 +227,15 @@ def load_pretrained(
         if misshaped:
             parts.append(f"mis-shaped: {few(misshaped)}")
         message = "; ".join(parts) + ". The model's weights were not changed."
-        fits = _fitting_model(set(state), exclude=name) if not misshaped else None
+        fits = fitting_model(set(state), exclude=name) if not misshaped else None
         if fits:
             message += f" The keys fit {fits[0]} ({fits[1]} layout)."
         raise CheckpointError(message)
 
     # 3. Load: everything is checked, so this cannot fail half-way.
     model.load_state_dict({k: v.to(dtype=target[k].dtype) for k, v in renamed.items()}, strict=False)
+    if source == "keras":
+        carry_epsilons(model, keymap(name, source), json.loads(metadata["keras_layers"]))
     if reset:
         modules = dict(model.named_modules())
         for module_name in sorted(reset):
@@ -278,7 +246,15 @@ def load_pretrained(
             UserWarning,
             stacklevel=2,
         )
-    _update_cfg(model, source, bool(transform_input), metadata)
+    if background:
+        warnings.warn(
+            f"{name}: dropped row 0 of the checkpoint's 1001-class classifier, the background class of "
+            f"TF-slim's label map ({source} layout), keeping ImageNet-1k's 1000 classes; a model with "
+            "num_classes=1001 keeps it",
+            UserWarning,
+            stacklevel=2,
+        )
+    _update_cfg(model, source, folded, metadata)
     return model
 
 
@@ -298,9 +274,10 @@ _WEIGHTS_CFG = (
 )  # what a checkpoint's weights decide in default_cfg
 
 
-def _update_cfg(model: nn.Module, source: str, folded: bool, metadata: dict[str, str]) -> None:
+def _update_cfg(model: nn.Module, source: str, folded: InputConvention | None, metadata: dict[str, str]) -> None:
     """The normalization (and, for published weights, the preprocessing and provenance) the loaded
-    weights expect, into ``model.default_cfg``; mean / std adapted to the model's ``in_chans``."""
+    weights expect, into ``model.default_cfg``: ``folded``'s ``folded_mean`` / ``folded_std`` where an input
+    convention was folded; mean / std adapted to the model's ``in_chans``."""
     if getattr(model, "default_cfg", None) is None:
         return
     update: dict = {}
@@ -308,7 +285,9 @@ def _update_cfg(model: nn.Module, source: str, folded: bool, metadata: dict[str,
         saved = json.loads(metadata["cfg"])
         update = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in _WEIGHTS_CFG}
     elif folded:
-        update = {"mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD}
+        update = {"mean": folded.folded_mean, "std": folded.folded_std}
+    elif metadata.get("format") == "keras":  # keras.applications' preprocess_input ("tf" mode): x / 127.5 - 1
+        update = {"mean": IMAGENET_INCEPTION_MEAN, "std": IMAGENET_INCEPTION_STD}
     if hasattr(model, "set_input_cfg"):
         model.set_input_cfg(**update)
     else:
@@ -360,17 +339,23 @@ def convert_checkpoint(
         raise ValueError(
             f"the converted checkpoint is written as safetensors; {str(dst)!r} must end in .safetensors"
         )
-    state, _ = read_checkpoint(src, use_ema=use_ema)
-    net = converted(name, state, source)
+    state, metadata = read_checkpoint(src, use_ema=use_ema)
+    net = converted(name, state, source, metadata=metadata)
     save_weights(net, dst)
     return net
 
 
 def converted(
-    name: str, state: Mapping[str, torch.Tensor], source: str = "auto", transform_input: bool | None = None
+    name: str, state: Mapping[str, torch.Tensor], source: str = "auto", transform_input: bool | None = None,
+    *, metadata: Mapping[str, str] | None = None,
 ) -> nn.Module:
-    """A model of ``name`` shaped like the checkpoint (its number of classes, its auxiliary heads if it
-    has them, so that nothing in it is dropped), with the checkpoint loaded (see :func:`load_pretrained`).
+    """A model of ``name`` shaped like the checkpoint (its number of classes, or ``num_classes=0`` for a
+    checkpoint without a classifier; its auxiliary heads if it has them, so that nothing in it is dropped),
+    with the checkpoint loaded (see :func:`load_pretrained`; ``metadata``: the file's, as
+    :func:`~inception_zoo.weights.read_checkpoint` returns it, which a Keras file needs).
+    One exception: a 1001-class file of a source with a background class (``Peer.background_class``,
+    Cadene's inceptionv4 / inceptionresnetv2) gives ImageNet-1k's 1000 classes, its row 0 dropped with a
+    warning, as that source's own 1000-class loader does.
 
     Raises:
         CheckpointError: as :func:`load_pretrained`.
@@ -378,13 +363,20 @@ def converted(
     from ..models import InceptionNet
 
     record = get_record(name)
-    state, _ = _fit_prefix(name, dict(state))
+    state, _ = fit_prefix(name, dict(state))
     if source == "auto":
-        source = _detect(name, set(state))
+        source = detect(name, set(state))
     mapping = keymap(name, source) if source in layouts(name) else {k: k for k in state}
     ours = {mapping[k]: v for k, v in state.items() if k in mapping}
     head = ours.get("head.fc.weight")
-    num_classes = head.shape[0] if head is not None and head.dim() == 2 else record.num_classes
+    # a checkpoint without a classifier (a backbone: Keras' include_top=False, facenet's classify=False)
+    # converts into a model without one
+    num_classes = head.shape[0] if head is not None and head.dim() == 2 else 0
+    peer = peer_of(name, source)
+    if peer is not None and peer.background_class and (num_classes, record.num_classes) == (
+        IMAGENET_CLASSES + 1, IMAGENET_CLASSES
+    ):
+        num_classes = IMAGENET_CLASSES
     has_aux = bool(record.aux_heads) and any(k.startswith(_OURS_AUX) for k in ours)
     net = InceptionNet(record, num_classes=num_classes, aux_logits=has_aux)
-    return load_pretrained(net, state, source=source, transform_input=transform_input)
+    return _load(net, dict(state), metadata or {}, source=source, transform_input=transform_input)

@@ -37,6 +37,9 @@ from typing import IO, Any
 
 import torch
 
+from .errors import CheckpointError, CheckpointNotFoundError
+from .keras import is_keras_file, read_keras
+
 __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
@@ -56,20 +59,13 @@ _WRAPPERS = ("module.", "_orig_mod.")  # DDP / DataParallel, torch.compile
 _CONVERT = 'torch.save({}.state_dict(), "weights.pth")'
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded into the model; the model is left unchanged."""
-
-
-class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
-    """The checkpoint path does not exist (also a :class:`FileNotFoundError`)."""
-
-
 def read_checkpoint(
     path: str | os.PathLike, *, use_ema: bool = True
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a checkpoint file into ``(state_dict, metadata)`` without running any code from it.
 
     ``.safetensors`` files are read with the safetensors library (metadata: its header's ``__metadata__``);
+    Keras files (``.h5``, ``.weights.h5``, ``.keras``) with h5py (:func:`~inception_zoo.weights.keras.read_keras`);
     anything else with ``torch.load(weights_only=True)``, with ``argparse.Namespace`` allow-listed for this
     call only. The state dict is taken out of its container (see the module's docstring and
     :func:`unwrap_state_dict`; ``use_ema`` as there) and ``module.`` / ``_orig_mod.`` prefixes stripped.
@@ -84,6 +80,8 @@ def read_checkpoint(
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
     metadata: dict[str, str] = {}
+    if is_keras_file(path):  # .h5 / .weights.h5 / .keras: read with h5py, see inception_zoo.weights.keras
+        return read_keras(path)
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 

@@ -12,19 +12,25 @@ from torch import nn
 
 from ...records import Peer
 
-__all__ = ["SOURCES", "PeerModel", "peer_model", "build_peer"]
+__all__ = ["SOURCES", "PeerModel", "build_peer", "distribution", "peer_model", "torch_peers"]
 
-SOURCES = ("torchvision", "timm", "pytorchcv", "pytorch_fid")
+SOURCES = ("torchvision", "timm", "pytorchcv", "pytorch_fid", "facenet", "keras", "cadene")
 
 
 @dataclass(frozen=True)
 class PeerModel:
     """How to build one peer model: ``build(aux)`` returns it at random init (``aux``: with its auxiliary
-    heads); ``aux`` and ``classifier`` are the key prefixes of its auxiliary heads and final classifier."""
+    heads); ``aux`` and ``classifier`` are the key prefixes of its auxiliary heads and final classifier.
+    ``published``: (prefix in the peer model, prefix in its published files) for layers the peer renames
+    after loading its weights (pretrainedmodels' ``fc`` -> ``last_linear``); the key map holds both names.
+    ``params``: counts the built model's parameters in PyTorch's sense where ``analysis.count_params`` cannot
+    (a Keras model); None: ``count_params``."""
 
     build: object
     aux: tuple[str, ...] = ()
     classifier: tuple[str, ...] = ("fc.",)
+    published: tuple[tuple[str, str], ...] = ()
+    params: object = None
 
 
 def peer_model(peer: Peer) -> PeerModel:
@@ -37,6 +43,19 @@ def peer_model(peer: Peer) -> PeerModel:
         raise KeyError(f"unknown checkpoint source {peer.source!r}; known: {', '.join(SOURCES)}")
     module = importlib.import_module(f".{peer.source}", __name__)
     return module.MODELS[peer.model]
+
+
+def distribution(source: str) -> str:
+    """The name of ``source``'s installed distribution (for its version): the source module's
+    ``DISTRIBUTION`` where the import name differs (facenet-pytorch), else the source itself."""
+    return getattr(importlib.import_module(f".{source}", __name__), "DISTRIBUTION", source)
+
+
+def torch_peers(peers: tuple[Peer, ...] | list[Peer]) -> list[Peer]:
+    """The peers whose library builds a ``torch.nn.Module`` (every source but Keras, whose module says
+    ``FRAMEWORK = "keras"``), in the record's order: the ones a benchmark or fvcore can run."""
+    return [p for p in peers
+            if getattr(importlib.import_module(f".{p.source}", __name__), "FRAMEWORK", "torch") == "torch"]
 
 
 def build_peer(peer: Peer, aux: bool = False) -> nn.Module:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from . import PeerModel
 
-
 # The blocks pytorch-fid patches: stage -> (its class, the constructor's arguments).
 PATCHED = {
     "Mixed_5b": ("FIDInceptionA", 192, 32),
