@@ -38,3 +38,30 @@ def built_fixture():
 @pytest.fixture(name="fresh")
 def fresh_fixture():
     return fresh
+
+
+@pytest.fixture
+def caches(tmp_path, monkeypatch):
+    """Empty TORCH_HOME, HF_HOME, KERAS_HOME and our converted-weights cache, and no network: every connection
+    attempt is counted and refused at once. Returns (tmp_path, the attempts)."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from inception_zoo.weights import hub
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))  # read at import otherwise
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "ours"))
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("network disabled in the tests")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return tmp_path, attempts

@@ -3,7 +3,6 @@ its own input convention (BN-Inception: BGR 0-255 minus the Caffe mean; ours: RG
 says after loading); its 1001-class files lose their background row; its published files load by tag with the
 network off; a file of another architecture fails with one clear error and changes nothing."""
 
-import socket
 import warnings
 from functools import cache
 from pathlib import Path
@@ -142,23 +141,6 @@ def test_background_row_of_a_1001_class_file_is_dropped(tmp_path):
     assert torch.equal(keep.head.fc.weight, weight)
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """Empty TORCH_HOME and converted-weights cache, and no network (every connection attempt is counted and
-    refused at once)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "ours"))
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in the tests")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
-
-
 def _place(tag: str, state: dict) -> Path:
     """``state`` saved where torch.hub caches the tag's URL."""
     _, row = get_pretrained(tag)
@@ -168,7 +150,8 @@ def _place(tag: str, state: dict) -> Path:
     return folder / Path(urlparse(row.url).path).name
 
 
-def test_bn_inception_tag_gives_cadenes_logits_offline(offline):
+def test_bn_inception_tag_gives_cadenes_logits_offline(caches):
+    _, attempts = caches
     state, rgb, theirs = _reference("bn_inception")
     _place("bn_inception.cadene_in1k", state)
     model = create_model("bn_inception.cadene_in1k", pretrained=True).eval()
@@ -180,10 +163,10 @@ def test_bn_inception_tag_gives_cadenes_logits_offline(offline):
     with torch.no_grad():
         mine = model(_ours_input(model, rgb))
     assert close(mine, theirs) and torch.equal(mine.topk(5).indices, theirs.topk(5).indices)
-    assert not offline and hub.cached_file(*get_pretrained("bn_inception.cadene_in1k")).is_file()
+    assert not attempts and hub.cached_file(*get_pretrained("bn_inception.cadene_in1k")).is_file()
 
 
-def test_published_files_load_by_tag_offline(offline):
+def test_published_files_load_by_tag_offline(caches):
     """The files as pretrainedmodels publishes them: inceptionv4 with 1001 classes (the row dropped once, on
     conversion), xception keyed ``fc`` (renamed ``last_linear`` only after loading), inceptionv3 torchvision's
     own file."""
@@ -216,7 +199,7 @@ def test_published_files_load_by_tag_offline(offline):
     assert torch.equal(model.features.Conv2d_1a_3x3.conv.weight, v3["Conv2d_1a_3x3.conv.weight"])
     assert torch.equal(model.aux_heads[0].head.fc.weight, v3["AuxLogits.fc.weight"])
     assert model.default_cfg["mean"] == IMAGENET_INCEPTION_MEAN
-    assert not offline
+    assert not caches[1]
 
 
 def test_a_cadene_file_of_another_architecture_changes_nothing(tmp_path):

@@ -21,7 +21,7 @@ from inception_zoo.layers import EmbeddingHead, EmbeddingSpec
 from inception_zoo.weights import hub
 
 from helpers import calibrated, close
-from test_pretrained import _place, caches  # noqa: F401 (a fixture: empty caches, network refused)
+from test_pretrained import _place
 
 facenet = pytest.importorskip("facenet_pytorch.models.inception_resnet_v1")
 

@@ -247,25 +247,8 @@ def test_tf_variants_have_their_base_layouts_parameter_counts():
 
 
 # ------------------------------------------------------------------------------------------ published
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """Empty Keras and inception_zoo caches, and no network (every connection refused at once)."""
-    import socket
-
-    from inception_zoo.weights import hub
-
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "ours"))
-
-    def refuse(*args, **kwargs):
-        raise OSError("network disabled in the tests")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return tmp_path
-
-
-def test_keras_in1k_is_read_from_keras_own_cache(offline, tmp_path_factory):
+def test_keras_in1k_is_read_from_keras_own_cache(caches, tmp_path_factory):
+    offline, _ = caches
     """``xception_tf.keras_in1k``: the legacy .h5 keras.applications downloads, found where Keras caches it
     ($KERAS_HOME/models), converted once; the logits are Keras'."""
     from urllib.parse import urlparse
@@ -286,7 +269,8 @@ def test_keras_in1k_is_read_from_keras_own_cache(offline, tmp_path_factory):
     assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
 
 
-def test_keras_in1k_offline_says_how_to_fetch_it(offline):
+def test_keras_in1k_offline_says_how_to_fetch_it(caches):
+    offline, _ = caches
     from inception_zoo import CheckpointNotFoundError
 
     with pytest.raises(CheckpointNotFoundError, match=r"inception_v3_tf.keras_in1k: the weights https://storage"

@@ -5,7 +5,6 @@ then gives the source model's logits. Failures are one clear error and leave no 
 
 import dataclasses
 import hashlib
-import socket
 import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -55,28 +54,6 @@ SOURCE_MODELS = {
     "inception_resnet_v2.cv_in1k": _pytorchcv("inceptionresnetv2"),
     "xception.cv_in1k": _pytorchcv("xception"),
 }
-
-
-@pytest.fixture
-def caches(tmp_path, monkeypatch):
-    """Empty TORCH_HOME, HF_HOME and our cache, and no network: every connection attempt is counted and
-    refused at once."""
-    from huggingface_hub import constants
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))  # read at import otherwise
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setenv(hub.CACHE_ENV, str(tmp_path / "ours"))
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args)
-        raise OSError("network disabled in the tests")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return tmp_path, attempts
 
 
 def _place(tag: str, state: dict) -> Path:

@@ -183,18 +183,14 @@ XCEPTION = register_model(ModelRecord(
     "heads. 22,855,952 parameters, as Table 3 of the paper reports.",
 ))
 
-XCEPTION_TF = register_model(ModelRecord(
+XCEPTION_TF = register_model(replace(
+    XCEPTION,
     name="xception_tf",
     summary="Xception as Keras builds it (TF 'same' max pools, BatchNorm eps 1e-3), for Keras weights",
-    paper=PAPER,
     layout=_layout(pool_padding="same"),
     conv=dict(bn=True, bn_eps=1e-3),
-    input_size=(3, 299, 299), min_input_size=(3, 7, 7),
     # Keras' preprocess_input for Xception ("tf" mode): x / 127.5 - 1
-    mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bilinear", crop_pct=0.875,
-    drop_rate=0.5,
-    params=22_855_952,
-    recipe=PAPER_RECIPE,
+    interpolation="bilinear", crop_pct=0.875,
     peers=(Peer("keras", "Xception"),),
     pretrained=(
         keras_applications("xception/xception_weights_tf_dim_ordering_tf_kernels.h5",
