@@ -314,3 +314,17 @@ def test_a_backbone_file_without_classifier(tmp_path):
     assert _rel(_ours("xception_tf", images, model), reference) <= RTOL
     with pytest.raises(CheckpointError, match="no classifier .*include_top=False.*num_classes=0"):
         load_pretrained(create_model("xception_tf"), path)
+
+
+def test_a_classifier_file_into_a_backbone_and_another_number_of_channels(tmp_path_factory):
+    """As for any checkpoint: the file's classifier is skipped by a model built with num_classes=0 (the
+    features are Keras' pooled features), and the RGB first convolution is adapted to in_chans=1 (summed)."""
+    _, files, images, _ = _case("Xception", tmp_path_factory)
+    full = load_pretrained(create_model("xception_tf"), files["legacy.h5"]).eval()
+    backbone = load_pretrained(create_model("xception_tf", num_classes=0), files["legacy.h5"]).eval()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2) / 127.5 - 1.0
+    with torch.no_grad():
+        assert torch.equal(backbone(x), full.forward_head(full.forward_features(x), pre_logits=True))
+    gray = load_pretrained(create_model("xception_tf", in_chans=1), files["weights.h5"])
+    first = full.features.entry_conv1.conv.weight
+    assert torch.allclose(gray.features.entry_conv1.conv.weight, first.sum(1, keepdim=True))

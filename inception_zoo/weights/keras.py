@@ -275,11 +275,14 @@ def read_keras(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[s
 
 
 def check_layers(model_name: str, mapping: dict[str, str], target: dict[str, torch.Size],
-                 state: dict[str, torch.Tensor], described: list, *, classifier: str = "head.fc.") -> None:
+                 state: dict[str, torch.Tensor], described: list, *, classifier: str = "head.fc.",
+                 first_weight: str | None = None) -> None:
     """Compare a Keras file's layers with what the model's key map expects, layer by layer in
     ``model.layers`` order, and raise at the first that differs (missing, of another class, another shape,
-    or extra), naming it. The classifier (the last Dense) may be absent, or shaped for another number of
-    classes (the loader then re-initializes it with a warning).
+    or extra), naming it. The classifier (the last Dense) may be absent (into a model built with
+    ``num_classes=0``), shaped for another number of classes (the loader then re-initializes it with a
+    warning), or present where the model has none (skipped); the first convolution (``first_weight``) may
+    have another number of input channels (the loader adapts RGB weights to ``in_chans``).
 
     Raises:
         CheckpointError: naming the first mismatching layer and what the model expects there.
@@ -309,7 +312,11 @@ def check_layers(model_name: str, mapping: dict[str, str], target: dict[str, tor
             key, ours = f"{layer}/{var}", mapping[f"{layer}/{var}"]
             if key not in state:
                 raise CheckpointError(f"{model_name}: Keras layer {_named(entry)} has no {var!r} variable")
-            if tuple(state[key].shape) != tuple(target[ours]) and not ours.startswith(classifier):
+            if ours not in target:  # the classifier, into a model built without one (num_classes=0): skipped
+                continue
+            got, want = tuple(state[key].shape), tuple(target[ours])
+            adapted = ours == first_weight and got[:1] + got[2:] == want[:1] + want[2:]  # in_chans != 3
+            if got != want and not adapted and not ours.startswith(classifier):
                 raise CheckpointError(
                     f"{model_name}: Keras layer {_named(entry)} does not fit: {var} has shape "
                     f"{tuple(entry[3].get(var, ()))} (PyTorch layout {tuple(state[key].shape)}), the model's "

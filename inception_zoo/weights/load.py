@@ -156,8 +156,9 @@ def _load(
     if source == "keras":  # layer by layer, so that the error names the first Keras layer that differs
         target_shapes = {k: v.shape for k, v in model.state_dict().items()}
         try:
+            first_conv = model.default_cfg["first_conv"] if hasattr(model, "default_cfg") else None
             check_layers(name, keymap(name, source), target_shapes, state,
-                         json.loads(metadata["keras_layers"]))
+                         json.loads(metadata["keras_layers"]), first_weight=f"{first_conv}.weight")
         except CheckpointError as e:
             raise CheckpointError(f"{e}. The model's weights were not changed.") from None
 
