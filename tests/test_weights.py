@@ -420,3 +420,17 @@ def test_committed_key_maps_match_the_installed_peers():
         for peer in record.peers:
             assert isinstance(peer, Peer)
             assert generate_for(record, peer) == keymap(record.name, peer.source), (record.name, peer.source)
+
+
+def test_a_classifier_over_other_features_is_refused_not_reset():
+    """Another number of classes (or a wider pooling, catavgmax) re-initializes the classifier with a
+    warning; a classifier over features this network does not have (a Flatten head's) is a mismatch."""
+    state = create_model("inception_v1_bn", num_classes=5).state_dict()
+    wide = dict(state, **{"head.fc.weight": torch.zeros(5, 999)})
+    model = create_model("inception_v1_bn", num_classes=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointError, match=r"mis-shaped: head.fc.weight \(5, 999\) vs \(5, 1024\)"):
+        load_pretrained(model, wide)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    with pytest.warns(UserWarning, match="re-initialized head.fc"):
+        load_pretrained(create_model("inception_v1_bn", num_classes=5, global_pool="catavgmax"), state)

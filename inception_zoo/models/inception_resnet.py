@@ -191,7 +191,7 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     paper=PAPER_V2,
     layout=V2_LAYOUT,
     params=55_843_464,
-    peers=(Peer("timm", "inception_resnet_v2"), Peer("pytorchcv", "inceptionresnetv2"),
+    peers=(Peer("timm", "inception_resnet_v2", background_class=True), Peer("pytorchcv", "inceptionresnetv2"),
            Peer("keras", "InceptionResNetV2"), Peer("cadene", "inceptionresnetv2", background_class=True)),
     pretrained=(
         timm_hub("inception_resnet_v2", "tf_in1k", 80.462, 95.308, crop_pct=0.8975, notes="the TF-slim checkpoint"),

@@ -103,7 +103,7 @@ INCEPTION_V4 = register_model(ModelRecord(
     drop_rate=0.2,
     params=42_679_816,
     recipe=PAPER_RECIPE,
-    peers=(Peer("timm", "inception_v4"), Peer("pytorchcv", "inceptionv4"),
+    peers=(Peer("timm", "inception_v4", background_class=True), Peer("pytorchcv", "inceptionv4"),
            Peer("cadene", "inceptionv4", background_class=True)),
     pretrained=(
         timm_hub("inception_v4", "tf_in1k", 80.156, 94.968, crop_pct=0.875,

@@ -65,8 +65,15 @@ def _unavailable(name: str, row: Pretrained, looked_in: Path, fetch: str, reason
     return CheckpointNotFoundError(
         f"{name}: the weights {row.location} are not in the cache ({looked_in}) and could not be downloaded "
         f"({reason}). On a machine with internet access, run: {fetch} -- then copy the cache folder here, "
-        f"or point {'TORCH_HOME' if row.url else 'HF_HOME'} at it."
+        f"or point {_cache_variable(row)} at it."
     )
+
+
+def _cache_variable(row: Pretrained) -> str:
+    """The environment variable that points at the cache the row's file is looked for in."""
+    if row.url is None:
+        return "HF_HOME"
+    return "KERAS_HOME" if is_keras_file(urlparse(row.url).path) else "TORCH_HOME"
 
 
 def _torch_hub_file(row: Pretrained) -> Path:

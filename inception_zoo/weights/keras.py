@@ -106,6 +106,22 @@ def _kind_of(variables: list[str], shapes: list[tuple[int, ...]]) -> str:
     return "unknown"
 
 
+def _array(dataset) -> np.ndarray:
+    """A stored weight as a numeric array: as stored (float32, float16, ...), or, for Keras' bfloat16
+    (which h5py reads as an opaque 2-byte type), widened to float32 exactly (bfloat16 is float32's upper
+    half).
+
+    Raises:
+        CheckpointError: a dataset of another, non-numeric type, named.
+    """
+    value = np.asarray(dataset)
+    if value.dtype.kind in "fiu":
+        return value
+    if value.dtype.kind == "V" and value.dtype.itemsize == 2:
+        return (value.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    raise CheckpointError(f"the weight {dataset.name!r} holds {value.dtype} values, not numbers")
+
+
 def _legacy_layers(root) -> list[tuple[str, str, dict[str, np.ndarray]]]:
     """``(name, kind, variables)`` of a legacy file's weighted layers, in ``model.layers`` order. A nested
     model's group lists all its layers' variables (``block1_conv1/kernel:0``, ...): split by layer."""
@@ -117,7 +133,7 @@ def _legacy_layers(root) -> list[tuple[str, str, dict[str, np.ndarray]]]:
         for weight_name in names:
             layer, _, var = weight_name.rpartition("/")
             layer = layer.rsplit("/", 1)[-1] or group_name
-            by_layer.setdefault(layer, []).append((var.split(":")[0], np.asarray(group[weight_name])))
+            by_layer.setdefault(layer, []).append((var.split(":")[0], _array(group[weight_name])))
         for layer, items in by_layer.items():
             variables = [v for v, _ in items]
             kind = _kind_of(variables, [a.shape for _, a in items])
@@ -139,7 +155,7 @@ def _v3_layers(root, prefix: str = "layers") -> list[tuple[str, str, dict[str, n
         arrays = group.get("vars")
         if arrays is None or not len(arrays):
             continue
-        values = [np.asarray(arrays[str(i)]) for i in range(len(arrays))]
+        values = [_array(arrays[str(i)]) for i in range(len(arrays))]
         kind = re.sub(r"_\d+$", "", name)
         expected = _VARIABLES.get(kind)
         if expected is None:
@@ -185,7 +201,12 @@ def _open_h5(path: Path):
             f"{str(path)!r} is not a readable Keras file (truncated or corrupt?): {str(e).splitlines()[0]}"
         ) from None
     if "model_config" in f.attrs:
-        config = json.loads(_text(f.attrs["model_config"]))
+        try:
+            config = json.loads(_text(f.attrs["model_config"]))
+        except ValueError as e:
+            f.close()
+            raise CheckpointError(f"{str(path)!r} is not a readable Keras file: its model_config is no JSON "
+                                  f"({e})") from None
     return f, config
 
 

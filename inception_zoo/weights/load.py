@@ -196,11 +196,15 @@ def _load(
         fold_input(renamed, first_conv, folded)
 
     reset, misshaped = set(), []
+    widths = {getattr(model, "num_features", None), getattr(model, "head_hidden_size", None)}
+    widths |= {v.shape[1] for k, v in target.items() if is_classifier(k) and v.dim() == 2}
     for key, value in list(renamed.items()):
         want = target[key].shape
         if value.shape == want:
             continue
-        if is_classifier(key):
+        # another number of classes (or the model's pooling widens its features: catavgmax); a classifier
+        # over other features (a Flatten head) is no classifier of this network
+        if is_classifier(key) and (value.dim() < 2 or value.shape[1] in widths):
             reset.add(key.rsplit(".", 1)[0])
             del renamed[key]
         elif (
