@@ -232,7 +232,8 @@ def _load(
         if misshaped:
             parts.append(f"mis-shaped: {few(misshaped)}")
         message = "; ".join(parts) + ". The model's weights were not changed."
-        fits = fitting_model(set(state), exclude=name) if not misshaped else None
+        fits = (fitting_model(set(state), exclude=name)
+                if all(is_classifier(m.split()[0]) for m in misshaped) else None)
         if fits:
             message += f" The keys fit {fits[0]} ({fits[1]} layout)."
         raise CheckpointError(message)
