@@ -328,3 +328,16 @@ def test_a_classifier_file_into_a_backbone_and_another_number_of_channels(tmp_pa
     gray = load_pretrained(create_model("xception_tf", in_chans=1), files["weights.h5"])
     first = full.features.entry_conv1.conv.weight
     assert torch.allclose(gray.features.entry_conv1.conv.weight, first.sum(1, keepdim=True))
+
+
+def test_files_are_told_apart_by_their_bytes_not_only_their_names(tmp_path_factory, tmp_path):
+    """An HDF5 file without a suffix is read as Keras; a torch.save file named .h5 is named as such."""
+    _, files, images, reference = _case("Xception", tmp_path_factory)
+    bare = tmp_path / "weights"
+    bare.write_bytes(files["legacy.h5"].read_bytes())
+    model = load_pretrained(create_model("xception_tf"), bare)
+    assert _rel(_ours("xception_tf", images, model), reference) <= RTOL
+    torch.save(model.state_dict(), tmp_path / "torch.h5")
+    with pytest.raises(CheckpointError, match="named like a Keras file but holds no HDF5 data: its bytes are a "
+                       r"PyTorch checkpoint's \(torch.save\); rename it to .pth"):
+        load_pretrained(create_model("xception_tf"), tmp_path / "torch.h5")

@@ -65,7 +65,8 @@ def read_checkpoint(
     """Read a checkpoint file into ``(state_dict, metadata)`` without running any code from it.
 
     ``.safetensors`` files are read with the safetensors library (metadata: its header's ``__metadata__``);
-    Keras files (``.h5``, ``.weights.h5``, ``.keras``) with h5py (:func:`~inception_zoo.weights.keras.read_keras`);
+    Keras files (``.keras``, and HDF5 files whatever their name: ``.h5``, ``.weights.h5``) with h5py
+    (:func:`~inception_zoo.weights.keras.read_keras`);
     anything else with ``torch.load(weights_only=True)``, with ``argparse.Namespace`` allow-listed for this
     call only. The state dict is taken out of its container (see the module's docstring and
     :func:`unwrap_state_dict`; ``use_ema`` as there) and ``module.`` / ``_orig_mod.`` prefixes stripped.
@@ -80,8 +81,16 @@ def read_checkpoint(
     if not path.is_file():
         raise CheckpointNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
     metadata: dict[str, str] = {}
-    if is_keras_file(path):  # .h5 / .weights.h5 / .keras: read with h5py, see inception_zoo.weights.keras
+    with open(path, "rb") as f:
+        hdf5 = f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    if path.suffix.lower() == ".keras" or hdf5:  # Keras (read with h5py, see inception_zoo.weights.keras)
         return read_keras(path)
+    if is_keras_file(path):  # an .h5 without HDF5's signature
+        if path.stat().st_size > 0 and (zipfile.is_zipfile(path) or _is_pickle(path)):
+            raise CheckpointError(f"{str(path)!r} is named like a Keras file but holds no HDF5 data: its bytes are "
+                                  "a PyTorch checkpoint's (torch.save); rename it to .pth to load it as one")
+        why = "the file is empty" if path.stat().st_size == 0 else "it does not start with HDF5's signature"
+        raise CheckpointError(f"{str(path)!r} is not a readable Keras file (truncated or corrupt?): {why}")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -113,6 +122,15 @@ def read_checkpoint(
                 ) from None
             raise CheckpointError(_corrupt(path, e)) from None
     return unwrap_state_dict(obj, str(path), use_ema=use_ema), metadata
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file (Keras' .h5)
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether the file starts like a pickle (torch.save's legacy format): the PROTO opcode."""
+    with open(path, "rb") as f:
+        return f.read(1) == pickle.PROTO
 
 
 def _first_line(e: BaseException) -> str:
