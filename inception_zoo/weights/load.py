@@ -153,12 +153,14 @@ def _load(
                               "checkpoint is not one. The model's weights were not changed.")
     if source not in allowed:
         raise CheckpointError(f"{name}: no {source} layout is known for it; known: {', '.join(allowed)}")
+    first_conv = model.default_cfg["first_conv"] if hasattr(model, "default_cfg") else None
+    first_weight = f"{first_conv}.weight"
+    keras_layers = json.loads(metadata["keras_layers"]) if source == "keras" else []
     if source == "keras":  # layer by layer, so that the error names the first Keras layer that differs
         target_shapes = {k: v.shape for k, v in model.state_dict().items()}
         try:
-            first_conv = model.default_cfg["first_conv"] if hasattr(model, "default_cfg") else None
-            check_layers(name, keymap(name, source), target_shapes, state,
-                         json.loads(metadata["keras_layers"]), first_weight=f"{first_conv}.weight")
+            check_layers(name, keymap(name, source), target_shapes, state, keras_layers,
+                         first_weight=first_weight)
         except CheckpointError as e:
             raise CheckpointError(f"{e}. The model's weights were not changed.") from None
 
@@ -187,8 +189,6 @@ def _load(
     missing = [k for k in missing if not k.startswith(_OURS_AUX)]
     background = peer is not None and peer.background_class and drop_background(renamed, target)
 
-    first_conv = model.default_cfg["first_conv"] if hasattr(model, "default_cfg") else None
-    first_weight = f"{first_conv}.weight"
     if folded and first_weight in renamed and not missing:  # missing keys: the error below names them
         if renamed[first_weight].shape[1] != 3:
             raise CheckpointError(f"{name}: transform_input needs a 3-channel first convolution. The model's "
@@ -241,7 +241,7 @@ def _load(
     # 3. Load: everything is checked, so this cannot fail half-way.
     model.load_state_dict({k: v.to(dtype=target[k].dtype) for k, v in renamed.items()}, strict=False)
     if source == "keras":
-        carry_epsilons(model, keymap(name, source), json.loads(metadata["keras_layers"]))
+        carry_epsilons(model, keymap(name, source), keras_layers)
     if reset:
         modules = dict(model.named_modules())
         for module_name in sorted(reset):
