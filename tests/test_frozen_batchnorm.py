@@ -3,6 +3,8 @@ BatchNorm layers are in eval mode, or replaced by ``FrozenBatchNorm2d`` (timm's 
 torchvision's pattern), takes a batch of one; the batch-of-one error is left for a BatchNorm that really
 normalizes over the batch at call time (one in train mode, or one without running statistics)."""
 
+import copy
+
 import pytest
 import torch
 from helpers import close, realistic
@@ -111,3 +113,27 @@ def test_batch_of_one_without_batchnorm_and_in_eval_mode(built):
     assert not normalizes_over_batch(plain) and plain(_x("inception_v1")).shape == (1, 1000)
     with torch.no_grad():
         assert built("inception_v3")(_x("inception_v3")).shape == (1, 1000)
+
+
+@pytest.mark.parametrize("name", ["inception_v1_bn", "xception41"])  # plain convs; separable with a mid BN
+def test_deploy_folds_frozen_batchnorms(name):
+    """timm's and torchvision's FrozenBatchNorm2d fold like BatchNorm2d (they were silently dropped)."""
+    from inception_zoo.deploy import optimize_for_inference
+
+    model = realistic(create_model(name)).eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x)
+        for freeze in (freeze_batch_norm_2d, _torchvision_frozen):
+            frozen = freeze(copy.deepcopy(model))
+            assert not any(isinstance(m, nn.BatchNorm2d) for m in frozen.modules())
+            close(optimize_for_inference(frozen, "torch")(x), expected)
+
+
+def test_deploy_refuses_a_norm_it_cannot_fold():
+    from inception_zoo.deploy import optimize_for_inference
+
+    model = create_model("inception_v1_bn").eval()
+    model.features.conv1_7x7_s2.bn = nn.GroupNorm(1, 64)
+    with pytest.raises(TypeError, match="cannot fold a GroupNorm"):
+        optimize_for_inference(model, "torch")

@@ -6,22 +6,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import BasicConv2d, SeparableConv2d
+from ..layers import BasicConv2d, PreActivation, SeparableConv2d
 from .. import _onednn
 
-__all__ = ["DeployConv2d", "FusedResidual", "deploy_conv", "fold_batchnorm"]
+__all__ = ["DeployConv2d", "FusedResidual", "deploy_conv", "fold_batchnorm", "preactivation_conv"]
 
 
 def fold_batchnorm(block: BasicConv2d) -> None:
     """Fold ``block.bn`` into ``block.conv`` (the pointwise conv of a separable one), in place:
-    ``W' = W·γ/σ``, ``b' = (b - μ)·γ/σ + β`` with σ = sqrt(running_var + eps)."""
-    bn = block.bn
-    if not isinstance(bn, nn.BatchNorm2d):
-        return
+    ``W' = W·γ/σ``, ``b' = (b - μ)·γ/σ + β`` with σ = sqrt(running_var + eps); and a separable
+    convolution's BatchNorm between depthwise and pointwise (``depthwise_bn``) into the depthwise one."""
     separable = isinstance(block.conv, SeparableConv2d)
-    conv = block.conv.pointwise if separable else block.conv
+    if separable and _foldable(block.conv.depthwise_bn):
+        block.conv.depthwise = _folded(block.conv.depthwise, block.conv.depthwise_bn)
+        block.conv.depthwise_bn = None
+    if not _foldable(block.bn):
+        return
+    folded = _folded(block.conv.pointwise if separable else block.conv, block.bn)
+    if separable:
+        block.conv.pointwise = folded
+    else:
+        block.conv = folded
+    block.bn = nn.Identity()
+
+
+def _foldable(norm: nn.Module | None) -> bool:
+    """Whether ``norm`` is a BatchNorm to fold: PyTorch's, or a frozen one (torchvision's and timm's
+    ``FrozenBatchNorm2d``: the same statistics and affine buffers). None / ``nn.Identity``: nothing to fold.
+
+    Raises:
+        TypeError: another normalization (GroupNorm, a BatchNorm without running statistics ...), which
+            deploy mode cannot fold and must not drop."""
+    if norm is None or isinstance(norm, nn.Identity):
+        return False
+    if all(getattr(norm, a, None) is not None for a in ("running_mean", "running_var", "eps")):
+        return True
+    raise TypeError(f"deploy mode folds BatchNorm layers into their convolution and cannot fold a "
+                    f"{type(norm).__name__} (a BatchNorm with running statistics, or a FrozenBatchNorm2d, can)")
+
+
+def _folded(conv: nn.Conv2d, bn: nn.Module) -> nn.Conv2d:
+    """``conv`` followed by ``bn`` (a BatchNorm in eval mode, or a frozen one) as one convolution with a
+    bias."""
     # computed in float64 and stored in the weights' dtype (a float16 / bfloat16 model folds as exactly)
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    var = bn.running_var.double()
+    gamma = bn.weight.double() if getattr(bn, "weight", None) is not None else torch.ones_like(var)
+    beta = bn.bias.double() if getattr(bn, "bias", None) is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
     bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
     folded = nn.Conv2d(
         conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
@@ -29,12 +60,20 @@ def fold_batchnorm(block: BasicConv2d) -> None:
     )
     with torch.no_grad():
         folded.weight.copy_(conv.weight.double() * scale.reshape(-1, 1, 1, 1))
-        folded.bias.copy_((bias - bn.running_mean.double()) * scale + bn.bias.double())
-    if separable:
-        block.conv.pointwise = folded
-    else:
-        block.conv = folded
-    block.bn = nn.Identity()
+        folded.bias.copy_((bias - bn.running_mean.double()) * scale + beta)
+    return folded
+
+
+def preactivation_conv(module: PreActivation) -> DeployConv2d:
+    """A :class:`~inception_zoo.layers.PreActivation` (BatchNorm + ReLU with no convolution to fold into:
+    its input is a residual sum, its output feeds two paths) as a 1×1 depthwise convolution computing the
+    BatchNorm, with the ReLU fused."""
+    bn = module.bn
+    identity = nn.Conv2d(bn.num_features, bn.num_features, 1, groups=bn.num_features, bias=False,
+                         device=bn.running_mean.device, dtype=bn.running_mean.dtype)
+    with torch.no_grad():
+        identity.weight.fill_(1.0)
+    return DeployConv2d(_folded(identity, bn), relu=isinstance(module.act, nn.ReLU))
 
 
 class DeployConv2d(nn.Module):
@@ -140,8 +179,10 @@ class FusedResidual(nn.Module):
 
 
 def deploy_conv(block: BasicConv2d) -> nn.Module:
-    """A BN-folded :class:`BasicConv2d` as deploy convolutions (a separable one as two)."""
+    """A BN-folded :class:`BasicConv2d` as deploy convolutions (a separable one as two, the depthwise one
+    with the ReLU it may have before the pointwise one)."""
     relu = isinstance(block.act, nn.ReLU)
     if isinstance(block.conv, SeparableConv2d):
-        return nn.Sequential(DeployConv2d(block.conv.depthwise, False), DeployConv2d(block.conv.pointwise, relu))
+        inner = isinstance(block.conv.depthwise_act, nn.ReLU)
+        return nn.Sequential(DeployConv2d(block.conv.depthwise, inner), DeployConv2d(block.conv.pointwise, relu))
     return DeployConv2d(block.conv, relu)

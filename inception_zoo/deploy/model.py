@@ -10,10 +10,10 @@ import warnings
 import torch
 from torch import nn
 
-from ..layers import BasicConv2d, InceptionModule, SeparableConv2d
+from ..layers import BasicConv2d, InceptionModule, PreActivation, SeparableConv2d
 from ..models import FeatureExtractor, InceptionNet
 from ..models.checks import check_input
-from .convs import FusedResidual, deploy_conv, fold_batchnorm
+from .convs import FusedResidual, deploy_conv, fold_batchnorm, preactivation_conv
 from .merge import MergedInceptionModule
 from .runtimes import BACKENDS, RUNTIMES, available_backends, check_options, check_threads, runtime_model
 
@@ -29,10 +29,9 @@ def _fold_scale(block: BasicConv2d, scale: float) -> None:
             conv.bias.mul_(scale)
 
 
-def _fuse_residual(block: nn.Module) -> FusedResidual:
+def _fuse_residual(block: nn.Module, parts) -> FusedResidual:
     """A residual block (one with ``residual_parts()``, e.g. Inception-ResNet's and Xception's) as a
     :class:`FusedResidual`: its sum and ReLU run inside its convolution."""
-    parts = block.residual_parts()
     if parts.scale != 1.0:
         _fold_scale(parts.conv, parts.scale)
     body, conv = _convert(parts.body), deploy_conv(parts.conv)
@@ -49,8 +48,12 @@ def _convert(module: nn.Module) -> nn.Module:
     residual blocks fused, Inception modules with parallel 1×1 convolutions merged; recursively."""
     if isinstance(module, BasicConv2d):
         return deploy_conv(module)
-    if callable(getattr(module, "residual_parts", None)):
-        return _fuse_residual(module)
+    if isinstance(module, PreActivation):
+        return preactivation_conv(module)
+    # residual_parts() may say None: a block whose sum cannot be fused (its children are converted instead)
+    parts = module.residual_parts() if callable(getattr(module, "residual_parts", None)) else None
+    if parts is not None:
+        return _fuse_residual(module, parts)
     if isinstance(module, InceptionModule) and MergedInceptionModule.can_merge(module):
         module = MergedInceptionModule(module)
     for name, child in list(module.named_children()):
