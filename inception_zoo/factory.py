@@ -45,7 +45,8 @@ def create_model(
             them (10575 for inception_resnet_v1_facenet.casia_webface), else the model's default, 1000 for
             ImageNet, 10 / 100 for the CIFAR layouts, 8631 for inception_resnet_v1_facenet),
             ``in_chans`` (3), ``aux_logits`` (False), ``drop_rate`` (None: the paper's), ``global_pool``
-            ("avg").
+            ("avg"), ``output_stride`` (32; 16 or 8 dilate the last stages for dense prediction, with
+            ``features_only`` too: ``feature_info.reduction()`` then stops at it).
 
     Returns:
         The model, in train mode, with ``default_cfg``.

@@ -235,6 +235,10 @@ class ModelRecord:
         embedding: the main head is a face embedding (:class:`~inception_zoo.layers.EmbeddingSpec`: a
             bias-free projection, BatchNorm1d, L2 normalization for ``pre_logits``, the classifier on the
             un-normalized embedding); None (the default): a linear classifier on the pooled features.
+        output_strides: the ``output_stride`` values the model can be built with (32: as published; 16 and
+            8: dilated for dense prediction, see :func:`~inception_zoo.layers.dense_layout`). ``(32,)``
+            where dense prediction means nothing (the CIFAR layouts' 32×32 input, the FID network's fixed
+            taps).
     """
 
     name: str
@@ -259,6 +263,7 @@ class ModelRecord:
     aliases: tuple[str, ...] = ()
     feature_taps: tuple[str, ...] = ()
     embedding: EmbeddingSpec | None = None
+    output_strides: tuple[int, ...] = (32, 16, 8)
     doc: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -311,6 +316,10 @@ class ModelRecord:
             if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
                 raise ValueError(f"{self.name}.{row.tag}: num_classes must be None (the record's) or the int > 0 "
                                  f"of the checkpoint's classifier, got {n!r}")
+        if not (isinstance(self.output_strides, tuple) and 32 in self.output_strides
+                and set(self.output_strides) <= {8, 16, 32}):
+            raise ValueError(f"{self.name}: output_strides must be a tuple of 32, 16 and 8 with 32 in it, got "
+                             f"{self.output_strides!r}")
         if self.embedding is not None and not isinstance(self.embedding, EmbeddingSpec):
             raise TypeError(f"{self.name}: embedding must be an EmbeddingSpec or None, got {self.embedding!r}")
 

@@ -17,8 +17,10 @@ from .blocks import (
     build_sequence,
     build_stages,
     ConvLayer,
+    dense_layout,
+    spec_stride,
 )
-from .conv import BasicConv2d, FactorizedConv2d, SeparableConv2d, same_padding
+from .conv import BasicConv2d, FactorizedConv2d, PreActivation, SeparableConv2d, bn_eps_of, same_padding
 from .heads import (
     POOL_TYPES,
     AuxHead,
@@ -35,6 +37,8 @@ __all__ = [
     "BasicConv2d",
     "FactorizedConv2d",
     "SeparableConv2d",
+    "PreActivation",
+    "bn_eps_of",
     "same_padding",
     "LayerSpec",
     "Conv",
@@ -51,6 +55,8 @@ __all__ = [
     "StageInfo",
     "build_sequence",
     "build_stages",
+    "dense_layout",
+    "spec_stride",
     "ConvLayer",
     "POOL_TYPES",
     "GlobalPool",

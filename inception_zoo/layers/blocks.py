@@ -13,7 +13,9 @@ branches TF-slim names Branch_0 to Branch_3::
 
 Branches may be named instead (``Mixed(branch1x1=(Conv(64),), ...)``); the names are the weight keys.
 A spec's ``build(in_channels, conv_layer)`` returns ``(module, out_channels, stride)``; :func:`build_sequence`
-and :func:`build_stages` chain specs while tracking channels and the total stride. The modules are:
+and :func:`build_stages` chain specs while tracking channels and the total stride, and
+:func:`dense_layout` turns a layout into its dilated, "same"-padded form for a smaller output stride
+(``create_model(name, output_stride=16)``). The modules (in :mod:`inception_zoo.layers.modules`) are:
 
 * :class:`InceptionModule`: parallel branches concatenated on channels (GoogLeNet, arXiv 1409.4842,
   Figure 2). A branch may itself end in an :class:`InceptionModule`, which is how the "expanded filter
@@ -24,16 +26,25 @@ and :func:`build_stages` chain specs while tracking channels and the total strid
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal, NamedTuple, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .conv import FactorizedConv2d, Size2, same_padding
+from .conv import FactorizedConv2d, Size2, _pair, same_padding
+from .modules import (
+    Branch,
+    ConvLayer,
+    InceptionModule,
+    LayerSpec,
+    ResidualInceptionBlock,
+    ResidualParts,
+    SameMaxPool2d,
+    build_sequence,
+)
 from .norm import LocalResponseNorm
 
 __all__ = [
@@ -51,16 +62,9 @@ __all__ = [
     "StageInfo",
     "build_sequence",
     "build_stages",
+    "dense_layout",
+    "spec_stride",
 ]
-
-ConvLayer = Callable[..., nn.Module]
-"""A :class:`~inception_zoo.layers.BasicConv2d` with the family's options bound (``functools.partial``)."""
-
-
-class LayerSpec(Protocol):
-    """Anything with ``build(in_channels, conv_layer) -> (module, out_channels, stride)``."""
-
-    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]: ...
 
 
 def _stride_of(stride: Size2) -> int:
@@ -75,7 +79,7 @@ def _stride_of(stride: Size2) -> int:
 class Conv:
     """A :class:`BasicConv2d`. ``padding=None`` means "same" at stride 1 and "valid" (0) otherwise,
     the convention of the papers' figures (their "V" marks the valid stride-1 convolutions, written
-    here with ``padding=0``)."""
+    here with ``padding=0``). ``dilation``: the atrous rate (set by :meth:`dense`)."""
 
     out: int
     kernel: Size2 = 1
@@ -83,6 +87,7 @@ class Conv:
     padding: Size2 | None = None
     act: bool = True
     separable: bool = False
+    dilation: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.out, int) or isinstance(self.out, bool) or self.out < 1:
@@ -92,14 +97,22 @@ class Conv:
         stride = _stride_of(self.stride)
         padding = self.padding
         if padding is None:
-            padding = same_padding(self.kernel) if stride == 1 else 0
+            padding = same_padding(self.kernel, self.dilation) if stride == 1 else 0
         kwargs = {}
         if not self.act:
             kwargs["act"] = False
         if self.separable:
             kwargs["separable"] = True
+        if self.dilation != 1:
+            kwargs["dilation"] = self.dilation
         module = conv_layer(in_channels, self.out, self.kernel, self.stride, padding, **kwargs)
         return module, self.out, stride
+
+    def dense(self, dilation: int, keep_stride: bool) -> Conv:
+        """See :class:`LayerSpec`; a 1×1 kernel keeps dilation 1 (dilating it changes nothing)."""
+        rate = 1 if _pair(self.kernel) == (1, 1) else dilation
+        stride = self.stride if keep_stride else 1
+        return replace(self, stride=stride, padding=same_padding(self.kernel, rate), dilation=rate)
 
 
 @dataclass(frozen=True)
@@ -110,10 +123,17 @@ class Factorized:
     out: int
     n: int
     first: Literal["1xn", "nx1"] = "1xn"
+    dilation: int = 1
 
     def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        module = FactorizedConv2d(in_channels, self.mid, self.out, self.n, first=self.first, conv_layer=conv_layer)
+        module = FactorizedConv2d(
+            in_channels, self.mid, self.out, self.n, first=self.first, conv_layer=conv_layer, dilation=self.dilation
+        )
         return module, self.out, 1
+
+    def dense(self, dilation: int, keep_stride: bool) -> Factorized:
+        """See :class:`LayerSpec` (already "same" and stride 1: only the rate changes)."""
+        return replace(self, dilation=dilation)
 
 
 @dataclass(frozen=True)
@@ -146,36 +166,20 @@ class Pool:
             raise ValueError(f"Pool kind must be 'max' or 'avg', got {self.kind!r}")
         return module, in_channels, self.stride
 
+    def dense(self, dilation: int, keep_stride: bool) -> Pool:
+        """See :class:`LayerSpec`; not dilated. An odd kernel is padded k // 2 on each side without ceil
+        mode; an even one (GoogLeNet's 2×2/2 max pool) gets TensorFlow's "same" padding (the extra row
+        and column at the bottom and right), which is also kept where the layout has it.
 
-class SameMaxPool2d(nn.Module):
-    """Max pooling with TensorFlow's "SAME" padding: output ceil(H / stride) × ceil(W / stride) at every
-    input size, padding with -inf, the extra row/column (if any) at the bottom/right.
-
-    On even sizes this is exactly a Caffe/PyTorch ``ceil_mode`` pool without padding; on odd sizes it
-    keeps the output the size of a padded stride-2 convolution beside it, so the branches of a reduction
-    module (BN-Inception 3c/4e) can always be concatenated.
-
-    Shapes: (B, C, H, W) -> (B, C, ceil(H / stride), ceil(W / stride)).
-    """
-
-    def __init__(self, kernel_size: int, stride: int) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride
-
-    def _pad(self, size: int) -> tuple[int, int]:
-        out = (size + self.stride - 1) // self.stride
-        total = max((out - 1) * self.stride + self.kernel_size - size, 0)
-        return total // 2, total - total // 2
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        top, bottom = self._pad(x.shape[-2])
-        left, right = self._pad(x.shape[-1])
-        x = F.pad(x, (left, right, top, bottom), value=float("-inf"))
-        return F.max_pool2d(x, self.kernel_size, self.stride)
-
-    def extra_repr(self) -> str:
-        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding='same'"
+        Raises:
+            ValueError: an average pool with an even kernel (no layout has one; its padding would be
+                ambiguous)."""
+        stride = self.stride if keep_stride else 1
+        if self.padding == "same" or self.kernel % 2 == 0:
+            if self.kind != "max":
+                raise ValueError(f"an average pool with an even kernel ({self.kernel}) cannot be padded 'same'")
+            return replace(self, stride=stride, padding="same", ceil_mode=False)
+        return replace(self, stride=stride, padding=self.kernel // 2, ceil_mode=False)
 
 
 @dataclass(frozen=True)
@@ -191,8 +195,10 @@ class LRN:
     def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
         return LocalResponseNorm(self.size, self.alpha, self.beta, self.k), in_channels, 1
 
+    def dense(self, dilation: int, keep_stride: bool) -> LRN:
+        return self
 
-Branch = Sequence[LayerSpec]
+
 
 
 # Attributes the modules set on themselves, which a branch (a child module) must not be named after.
@@ -234,6 +240,22 @@ class Mixed:
         module = InceptionModule(in_channels, self.branches, conv_layer)
         return module, module.out_channels, module.stride
 
+    @property
+    def stride(self) -> int:
+        """The module's stride (its first branch's: :class:`InceptionModule` checks that they agree)."""
+        stride = 1
+        for spec in self.branches[0][1]:
+            stride *= spec_stride(spec)
+        return stride
+
+    def dense(self, dilation: int, keep_stride: bool) -> Mixed:
+        """See :class:`LayerSpec`: every layer of every branch."""
+        new = copy.copy(self)
+        new.branches = tuple(
+            (name, tuple(_dense(spec, dilation, keep_stride) for spec in specs)) for name, specs in self.branches
+        )
+        return new
+
     def __repr__(self) -> str:
         return f"Mixed({', '.join(f'{n}={b}' for n, b in self.branches)})"
 
@@ -264,155 +286,100 @@ class Residual(Mixed):
             other.branches, other.scale, other.act)
 
 
-def build_sequence(
-    in_channels: int, specs: Sequence[LayerSpec], conv_layer: ConvLayer
-) -> tuple[nn.Sequential, int, int]:
-    """Chain specs into an ``nn.Sequential``; returns ``(module, out_channels, total_stride)``."""
-    layers, stride = [], 1
-    for spec in specs:
-        module, in_channels, s = spec.build(in_channels, conv_layer)
-        layers.append(module)
-        stride *= s
-    return nn.Sequential(*layers), in_channels, stride
-
-
 @dataclass(frozen=True)
 class StageInfo:
-    """One named stage of a network: its output channels and its reduction (total stride) from the input."""
+    """One named stage of a network: its output channels, its reduction (total stride) from the input, and
+    the dilation (atrous rate) the stages after it run at. ``reduction * dilation`` is the stage's reduction
+    in the network at output stride 32 (see :func:`dense_layout`)."""
 
     name: str
     channels: int
     reduction: int
+    dilation: int = 1
+
+    @property
+    def nominal_reduction(self) -> int:
+        """The reduction this stage has at output stride 32."""
+        return self.reduction * self.dilation
+
+
+def spec_stride(spec: LayerSpec) -> int:
+    """A layer spec's stride, before building it (1 for specs without a ``stride``)."""
+    return _stride_of(getattr(spec, "stride", 1))
+
+
+def _dense(spec: LayerSpec, dilation: int, keep_stride: bool) -> LayerSpec:
+    if not hasattr(spec, "dense"):
+        raise ValueError(f"{type(spec).__name__} layers cannot be dilated (no dense())")
+    return spec.dense(dilation, keep_stride)
+
+
+def dense_layout(
+    layout: Sequence[tuple[str, LayerSpec]], output_stride: int
+) -> tuple[tuple[tuple[str, LayerSpec], ...], list[int]]:
+    """A layout for dense prediction at ``output_stride`` (DeepLab's atrous backbones: Chen et al.,
+    arXiv 1706.05587, Section 3.1; arXiv 1802.02611, Section 3.1).
+
+    Stages run in order; a stage whose stride would take the reduction past ``output_stride`` runs at
+    stride 1 with the dilation in effect before it, and the stages after it run with the dilation
+    multiplied by that stride (the rule of DeepLab's and timm's dilated backbones). Every convolution and
+    pooling is padded "same" (TF-slim's ``align_feature_maps``, which the TensorFlow Object Detection API
+    sets with ``output_stride`` for Inception-ResNet-v2), so a stage at reduction r maps H to ceil(H / r)
+    whatever H is, and the last stage to ceil(H / output_stride). Valid-padded layouts (Inception v3, v4,
+    Inception-ResNet) therefore pad their stems and reduction modules; the weights are the same.
+
+    Returns the new layout and each stage's dilation after it.
+
+    Raises:
+        ValueError: a stage whose spec cannot be dilated (no ``dense``), a stride that is not a power of 2
+            where a stage is converted, or a layout whose total reduction never reaches ``output_stride``.
+    """
+    reduction, dilation, out, dilations = 1, 1, [], []
+    for name, spec in layout:
+        stride = spec_stride(spec)
+        try:
+            if stride > 1 and reduction * stride > output_stride:
+                spec = _dense(spec, dilation, keep_stride=False)
+                dilation *= stride
+            else:
+                spec = _dense(spec, dilation, keep_stride=True)
+                reduction *= stride
+        except ValueError as e:
+            raise ValueError(f"stage {name!r}: {e}") from None
+        out.append((name, spec))
+        dilations.append(dilation)
+    if reduction != output_stride:
+        raise ValueError(f"the layout reaches reduction {reduction}, not output_stride {output_stride}")
+    return tuple(out), dilations
 
 
 def build_stages(
-    in_channels: int, layout: Sequence[tuple[str, LayerSpec]], conv_layer: ConvLayer
+    in_channels: int,
+    layout: Sequence[tuple[str, LayerSpec]],
+    conv_layer: ConvLayer,
+    *,
+    output_stride: int | None = None,
 ) -> tuple[nn.Sequential, list[StageInfo]]:
     """Build a named layout ``[(stage_name, spec), ...]`` into an ``nn.Sequential`` whose children carry
-    the stage names, and the :class:`StageInfo` of every stage.
+    the stage names, and the :class:`StageInfo` of every stage. ``output_stride``: build the layout as
+    :func:`dense_layout` transforms it; None: as it is.
 
     Raises:
-        ValueError: an empty layout, or a stage name used twice.
+        ValueError: an empty layout, a stage name used twice, or a layout :func:`dense_layout` refuses.
     """
     if not layout:
         raise ValueError("a layout needs at least one stage")
+    dilations = [1] * len(layout)
+    if output_stride is not None:
+        layout, dilations = dense_layout(layout, output_stride)
     modules, info, reduction = OrderedDict(), [], 1
-    for name, spec in layout:
+    for (name, spec), dilation in zip(layout, dilations):
         if name in modules:
             raise ValueError(f"stage name {name!r} appears twice in the layout")
         module, in_channels, stride = spec.build(in_channels, conv_layer)
         reduction *= stride
         modules[name] = module
-        info.append(StageInfo(name, in_channels, reduction))
+        info.append(StageInfo(name, in_channels, reduction, dilation))
     return nn.Sequential(modules), info
 
 
-class InceptionModule(nn.ModuleDict):
-    """Parallel named branches over the same input, concatenated on channels in order (GoogLeNet,
-    arXiv 1409.4842, Figure 2). The branches are the module's children, so the weight keys read
-    ``<module>.<branch name>.<index in the branch>...``.
-
-    Args:
-        in_channels: input channels.
-        branches: ``((name, specs), ...)`` in concatenation order (see :class:`Mixed`).
-        conv_layer: the family's conv block.
-
-    Shapes: (B, in_channels, H, W) -> (B, sum of branch outputs, H/s, W/s), s the branches' common stride.
-
-    Raises:
-        ValueError: no branch, or branches that do not share one stride (their outputs could not be
-            concatenated).
-    """
-
-    def __init__(self, in_channels: int, branches: Sequence[tuple[str, Branch]], conv_layer: ConvLayer) -> None:
-        if not branches:
-            raise ValueError("an Inception module needs at least one branch")
-        built = {name: build_sequence(in_channels, branch, conv_layer) for name, branch in branches}
-        strides = {s for _, _, s in built.values()}
-        if len(strides) != 1:
-            raise ValueError(f"branches of an Inception module must share one stride, got {sorted(strides)}")
-        super().__init__({name: m for name, (m, _, _) in built.items()})
-        self.branch_channels = [c for _, c, _ in built.values()]
-        self.out_channels = sum(self.branch_channels)
-        self.stride = strides.pop()
-
-    @classmethod
-    def of(cls, branches: dict[str, nn.Module], branch_channels: list[int], stride: int) -> "InceptionModule":
-        """An Inception module over already built branch modules (shared, not copied)."""
-        module = cls.__new__(cls)
-        nn.ModuleDict.__init__(module, branches)
-        module.branch_channels = list(branch_channels)
-        module.out_channels = sum(branch_channels)
-        module.stride = stride
-        return module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for branch in self.values():
-            outs.append(branch(x))
-        return torch.cat(outs, dim=1)
-
-
-class ResidualParts(NamedTuple):
-    """How a residual block's sum can be fused into one of its convolutions (the hook deploy mode uses).
-
-    ``on_shortcut=False``: ``act(x + scale * conv(body(x)))``; ``on_shortcut=True``:
-    ``act(body(x) + scale * conv(x))``. ``conv`` is a :class:`BasicConv2d` without ReLU.
-    """
-
-    body: nn.Module
-    conv: nn.Module
-    on_shortcut: bool
-    scale: float
-    act: bool
-
-
-class ResidualInceptionBlock(InceptionModule):
-    """Residual Inception block: ``act(x + scale * up(concat(branches(x))))``.
-
-    Inception-ResNet (arXiv 1602.07261), Figures 10-13 (v1) and 16, 17, 19 (v2): the branches'
-    concatenation is projected back to the input width by a linear 1×1 convolution ``up`` with a bias and
-    no BatchNorm, scaled (Section 3.3: 0.1-0.3 stabilizes training; the released v2 uses 0.17 / 0.10 /
-    0.20 for A / B / C) and added to the input. ``act=False`` drops the final ReLU (the last block of the
-    released v2). Weight keys: ``<block>.<branch name>...`` and ``<block>.up...``.
-
-    Shapes: (B, in_channels, H, W) -> (B, in_channels, H, W).
-
-    Raises:
-        ValueError: branches with a stride other than 1 (the sum needs the input's grid).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        branches: Sequence[tuple[str, Branch]],
-        conv_layer: ConvLayer,
-        *,
-        scale: float = 1.0,
-        act: bool = True,
-    ) -> None:
-        if any(name == "up" for name, _ in branches):
-            raise ValueError("'up' names the up-projection of a residual block; give the branch another name")
-        super().__init__(in_channels, branches, conv_layer)
-        if self.stride != 1:
-            raise ValueError("the branches of a residual Inception block must keep the grid size (stride 1)")
-        self.branch_names = [name for name, _ in branches]
-        self.up = conv_layer(self.out_channels, in_channels, 1, bn=False, act=False)
-        self.scale = float(scale)
-        self.act = bool(act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for name, branch in self.items():
-            if name != "up":
-                outs.append(branch(x))
-        y = x + self.up(torch.cat(outs, dim=1)) * self.scale
-        return torch.relu(y) if self.act else y
-
-    def residual_parts(self) -> ResidualParts:
-        """The branches (as one :class:`InceptionModule`) and the up-projection, for fusion."""
-        body = InceptionModule.of({n: self[n] for n in self.branch_names}, self.branch_channels, 1)
-        return ResidualParts(body, self.up, on_shortcut=False, scale=self.scale, act=self.act)
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale}, act={self.act}"

@@ -9,6 +9,7 @@ from torch.utils.checkpoint import checkpoint
 from ..layers import BasicConv2d, ClassifierHead, EmbeddingHead, build_stages
 from ..records import ModelRecord
 from .checks import InputChecks
+from .intermediates import IntermediatesMixin
 
 __all__ = ["InceptionNet", "InceptionOutputs", "init_weights"]
 
@@ -51,7 +52,7 @@ def init_weights(model: nn.Module) -> None:
                     nn.init.kaiming_normal_(conv.weight, mode="fan_in", nonlinearity="relu")
 
 
-class InceptionNet(InputChecks):
+class InceptionNet(IntermediatesMixin, InputChecks):
     """An image classifier built from a :class:`~inception_zoo.records.ModelRecord`: the generic
     builder of every model in the zoo.
 
@@ -64,6 +65,13 @@ class InceptionNet(InputChecks):
         aux_logits: build the auxiliary heads and return :class:`InceptionOutputs` in train mode.
         global_pool: the head's pooling, one of "avg", "max", "avgmax", "catavgmax", "" (see
             :class:`~inception_zoo.layers.GlobalPool`).
+        output_stride: the reduction of the last feature map: 32 (the network as published), or 16 or 8
+            for dense prediction (segmentation, detection) where the record allows it
+            (``ModelRecord.output_strides``): the stride-2 stages past that reduction run at stride 1 and
+            the stages after them dilated (DeepLab, arXiv 1706.05587, Section 3.1), with every convolution
+            and pooling padded "same" (see :func:`~inception_zoo.layers.dense_layout`), so the last map is
+            ceil(H / output_stride) × ceil(W / output_stride), and each ``features_only`` map at reduction
+            r is ceil(H / r) × ceil(W / r). The parameters (and so every checkpoint) are the same.
 
     The stages of ``record.layout`` are the children of ``self.features`` (``features.Mixed_5b``). The head
     is a :class:`~inception_zoo.layers.ClassifierHead`, or for a record with ``embedding`` an
@@ -77,6 +85,9 @@ class InceptionNet(InputChecks):
     Forward: (B, in_chans, H, W) float -> (B, num_classes) logits in eval mode or without auxiliary heads;
     :class:`InceptionOutputs` in train mode with ``aux_logits=True``.
 
+    timm's ``forward_intermediates`` and ``prune_intermediate_layers`` (eager-only) come from
+    :class:`~inception_zoo.models.intermediates.IntermediatesMixin`, over the ``feature_taps()`` maps.
+
     TorchScript: ``torch.jit.script(model)`` compiles forward with its input check, and the scripted model
     saves with ``torch.jit.save`` and loads with ``torch.jit.load`` without this package. Scripted, forward
     always returns the logits (auxiliary heads and gradient checkpointing are eager-only), and the input
@@ -84,8 +95,9 @@ class InceptionNet(InputChecks):
 
     Raises:
         ValueError: at construction, for ``num_classes < 0``, ``in_chans < 1``, a ``drop_rate`` outside
-            [0, 1), a non-bool ``aux_logits``, or ``aux_logits=True`` on an architecture without auxiliary
-            heads or with ``num_classes=0``; in forward, for an input that is not a floating-point
+            [0, 1), a non-bool ``aux_logits``, ``aux_logits=True`` on an architecture without auxiliary
+            heads, with ``num_classes=0`` or with ``output_stride`` below 32, or an ``output_stride`` the
+            record does not allow (the message lists the allowed ones); in forward, for an input that is not a floating-point
             (B, in_chans, H, W) tensor of the weights' dtype (autocast aside) with H and W at least
             ``default_cfg["min_input_size"]``, and for a batch of 1 in train mode while some BatchNorm
             normalizes over the batch (one in train mode, or without running statistics; see
@@ -102,6 +114,7 @@ class InceptionNet(InputChecks):
         drop_rate: float | None = None,
         aux_logits: bool = False,
         global_pool: str = "avg",
+        output_stride: int = 32,
     ) -> None:
         super().__init__()
         name = record.name
@@ -121,13 +134,21 @@ class InceptionNet(InputChecks):
             raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
         if aux_logits and num_classes == 0:
             raise ValueError(f"{name}: aux_logits=True needs num_classes > 0")
+        if output_stride not in record.output_strides or isinstance(output_stride, bool):
+            raise ValueError(f"{name}: output_stride must be one of {record.output_strides}, got {output_stride!r}")
+        if aux_logits and output_stride != 32:
+            raise ValueError(f"{name}: the auxiliary heads are for classification training at output_stride 32; "
+                             f"aux_logits=True cannot be combined with output_stride={output_stride}")
 
         self.name = name
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.drop_rate = float(drop_rate)
+        self.output_stride = output_stride
         conv_layer = record.conv_layer()
-        self.features, self.stage_info = build_stages(in_chans, record.layout, conv_layer)
+        self.features, self.stage_info = build_stages(
+            in_chans, record.layout, conv_layer, output_stride=None if output_stride == 32 else output_stride
+        )
         self.num_features = self.stage_info[-1].channels
         self._embedding = record.embedding
         self.head = self._new_head(num_classes, global_pool)
@@ -238,14 +259,16 @@ class InceptionNet(InputChecks):
     def feature_taps(self) -> list[int]:
         """Indices into ``features`` of the stages ``features_only`` returns: those the record names
         (``ModelRecord.feature_taps``: inception_v3_fid's four FID taps), else the last stage at each
-        reduction (input size / map size) the network has: 2, 4, 8, 16, 32 for the ImageNet layouts; fewer
-        for the CIFAR ones (1, 2, 4 for inception_v1_cifar, whose stem keeps the 32×32 grid)."""
+        reduction (input size / map size) the network has at output stride 32: 2, 4, 8, 16, 32 for the
+        ImageNet layouts; fewer for the CIFAR ones (1, 2, 4 for inception_v1_cifar, whose stem keeps the
+        32×32 grid). A smaller ``output_stride`` keeps the same stages (their reductions then stop at it,
+        e.g. 2, 4, 8, 16, 16)."""
         if self._tap_names:
             names = [s.name for s in self.stage_info]
             return [names.index(t) for t in self._tap_names]
         last: dict[int, int] = {}
         for i, s in enumerate(self.stage_info):
-            last[s.reduction] = i
+            last[s.nominal_reduction] = i
         return [last[r] for r in sorted(last)]
 
     def _run_stages(self, x: torch.Tensor) -> torch.Tensor:
@@ -265,7 +288,9 @@ class InceptionNet(InputChecks):
         return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, in_chans, H, W) -> the last feature map (B, num_features, H/32, W/32 roughly), unpooled."""
+        """(B, in_chans, H, W) -> the last feature map (B, num_features, H', W'), unpooled: about H/32 × W/32
+        (the published layouts' valid paddings trim a few pixels), exactly ceil(H / output_stride) ×
+        ceil(W / output_stride) with ``output_stride`` 16 or 8."""
         self._check_input(x)
         return self._run_stages(x)
 

@@ -194,7 +194,8 @@ INCEPTION_V1_BN = register_model(ModelRecord(
 CIFAR_PAPER = replace(PAPER, params=None, macs=None, note="CIFAR layout: the paper's figures are for ImageNet",
                       top1_note="")
 CIFAR_INPUT = dict(input_size=(3, 32, 32), min_input_size=(3, 1, 1), mean=(0.4914, 0.4822, 0.4465),
-                   std=(0.2470, 0.2435, 0.2616), interpolation="bilinear", crop_pct=1.0, num_classes=10)
+                   std=(0.2470, 0.2435, 0.2616), interpolation="bilinear", crop_pct=1.0, num_classes=10,
+                   output_strides=(32,))
 
 INCEPTION_V1_CIFAR = register_model(ModelRecord(
     name="inception_v1_cifar",

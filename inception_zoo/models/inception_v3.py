@@ -144,6 +144,8 @@ def layout(pool: Pool = AVG, last_pool: Pool = AVG) -> tuple:
 LAYOUT = layout()
 
 # Figure 8: 5×5/3 average pool (17×17 -> 5×5), 1×1 conv 128, 5×5 conv 768, FC; BatchNorm throughout.
+# TF-slim's 'AuxLogits' of Inception v4 and Inception-ResNet-v2 are the same head on another tap
+# (inception_v4.AUX_HEAD, inception_resnet.V2_AUX_HEAD: dataclasses.replace(AUX_HEAD, tap=...)).
 AUX_HEAD = AuxSpec("Mixed_6e", pool=(5, 3, 5), convs=(Conv(128), Conv(768, 5, padding=0)))
 
 INCEPTION_V3 = register_model(ModelRecord(
@@ -249,6 +251,7 @@ INCEPTION_V3_FID = register_model(ModelRecord(
     params=23_850_960,
     peers=(Peer("pytorch_fid", "fid_inception_v3"),),
     feature_taps=FID_TAPS,
+    output_strides=(32,),  # the FID's taps and statistics are defined on the published network only
     pretrained=(
         _fid_weights("fid", "mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception", "pytorch-fid",
                      notes="pytorch-fid's port of inception-2015-12-05.tgz; the network every published FID uses"),
