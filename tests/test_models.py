@@ -19,10 +19,10 @@ def test_shipped_counts():
         "inception_v1_bn": (6_624_904, 13_004_888),
         "bn_inception": (11_295_240, None),
         "inception_v3": (23_834_568, 27_161_264),
-        "inception_v4": (42_679_816, None),
+        "inception_v4": (42_679_816, 46_039_280),
         "inception_resnet_v1": (22_756_328, None),
         "inception_resnet_v1_facenet": (27_910_327, None),  # facenet-pytorch's, 8631 classes
-        "inception_resnet_v2": (55_843_464, None),
+        "inception_resnet_v2": (55_843_464, 59_211_120),
         "xception": (22_855_952, None),
         # CIFAR layouts (32×32), at their default 10 / 100 classes; no paper gives their counts
         "inception_v1_cifar": (6_158_346, None),

@@ -85,7 +85,7 @@ def test_unknown_keyword_is_typeerror_naming_it():
         create_model("inception_v1", colour="red")
 
 
-@pytest.mark.parametrize("name", ["bn_inception", "inception_v4", "inception_resnet_v1", "inception_resnet_v2", "xception"])
+@pytest.mark.parametrize("name", ["bn_inception", "inception_resnet_v1", "inception_resnet_v1_facenet", "xception"])
 def test_aux_logits_on_model_without_aux_heads(name):
     with pytest.raises(ValueError, match="no auxiliary classifiers"):
         create_model(name, aux_logits=True)

@@ -12,6 +12,15 @@ Convolutions inside the branches have no bias and a BatchNorm (eps 1e-3). Stage 
 plus one last C block (``Block8``, scale 1.0, no ReLU), and a FaceNet embedding head (Schroff et al.,
 "FaceNet: A Unified Embedding for Face Recognition and Clustering", arXiv 1503.03832): a 512-d
 projection, BatchNorm1d and L2 normalization (:class:`~inception_zoo.layers.EmbeddingHead`).
+
+Auxiliary head: ``inception_resnet_v2`` has TF-slim's (tensorflow/models,
+research/slim/nets/inception_resnet_v2.py, ``inception_resnet_v2(create_aux_logits=True)``, scope
+'AuxLogits') on end point PreAuxLogits, the output of the 20 block17 repeats (our stage ``block17_20``,
+17×17×1088 at 299 px): 5×5/3 VALID average pool (-> 5×5), 1×1 conv 128, conv 768 with the pooled map's
+size as kernel (5×5) VALID (-> 1×1), flatten, fully connected; Inception v3's head
+(:data:`~inception_zoo.models.inception_v3.AUX_HEAD`) with another tap, built with ``aux_logits=True``.
+Inception-ResNet-v1 has none: the paper draws none, TF-slim defines no Inception-ResNet-v1, and facenet's
+(davidsandberg/facenet, src/models/inception_resnet_v1.py) builds no auxiliary logits.
 """
 
 from __future__ import annotations
@@ -28,12 +37,13 @@ from ..records import (
 )
 from ..registry import register_model
 from ._published import CADENE_HOST, cadene, keras_applications, pytorchcv, timm_hub
+from .inception_v3 import AUX_HEAD as V3_AUX_HEAD
 from .inception_v3 import MAX_S2, PAPER_RECIPE
 from .inception_v3 import STEM as V3_STEM
 from .inception_v4 import PAPER as V4_PAPER
 from .inception_v4 import TF_AVG, reduction_a
 
-__all__ = ["reduction_b", "INCEPTION_RESNET_V1", "INCEPTION_RESNET_V1_FACENET", "INCEPTION_RESNET_V2"]
+__all__ = ["reduction_b", "V2_AUX_HEAD", "INCEPTION_RESNET_V1", "INCEPTION_RESNET_V1_FACENET", "INCEPTION_RESNET_V2"]
 
 PAPER_V1 = replace(V4_PAPER, top1=78.7, top1_note="Table 2, 21.3% top-1 error, single model, single crop")
 PAPER_V2 = replace(V4_PAPER, top1=80.1, top1_note="Table 2, 19.9% top-1 error, single model, single crop")
@@ -100,6 +110,14 @@ V2_LAYOUT = (
     ("Block8", Residual(*V2_BLOCK_C_BRANCHES, scale=1.0, act=False)),
     ("Conv2d_7b_1x1", Conv(1536)),
 )
+
+# TF-slim's 'AuxLogits' (research/slim/nets/inception_resnet_v2.py, function inception_resnet_v2): on
+# end_points['PreAuxLogits'] (after slim.repeat(net, 20, block17): our block17_20), avg_pool2d 5 stride 3
+# VALID, conv2d 128 1×1 ('Conv2d_1b_1x1'), conv2d 768 with kernel = the pooled map's size, 5×5 at 299 px,
+# VALID ('Conv2d_2a_5x5'), flatten, fully_connected num_classes ('Logits'); convolutions with BatchNorm
+# (inception_resnet_v2_arg_scope). Inception v3's head tapping block17_20 (1088 channels):
+# 1088·128 + 2·128 + 128·768·25 + 2·768 + 768·1000 + 1000 = 3,367,656 parameters.
+V2_AUX_HEAD = replace(V3_AUX_HEAD, tap="block17_20")
 
 TF_INPUT = dict(
     conv=dict(bn=True, bn_eps=1e-3), input_size=(3, 299, 299), min_input_size=(3, 75, 75),
@@ -190,7 +208,8 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     summary="Inception-ResNet-v2, arXiv 1602.07261, in the released checkpoint's layout",
     paper=PAPER_V2,
     layout=V2_LAYOUT,
-    params=55_843_464,
+    aux_heads=(V2_AUX_HEAD,),
+    params=55_843_464, params_aux=59_211_120,
     peers=(Peer("timm", "inception_resnet_v2", background_class=True), Peer("pytorchcv", "inceptionresnetv2"),
            Peer("keras", "InceptionResNetV2"), Peer("cadene", "inceptionresnetv2", background_class=True)),
     pretrained=(
@@ -213,5 +232,8 @@ INCEPTION_RESNET_V2 = register_model(ModelRecord(
     "stem ending in Mixed_5b (320 channels) instead of the Figure 3 stem (384), block widths of the "
     "checkpoint, 10 × A (scale 0.17), Reduction-A (k, l, m, n = 256, 256, 384, 384), 20 × B (0.10), "
     "Reduction-B, 9 × C (0.20) plus a final C block with scale 1.0 and no ReLU, and a 1×1 convolution to "
-    "1536 channels before the pool. Dropout 0.2 (keep 0.8).",
+    "1536 channels before the pool. Dropout 0.2 (keep 0.8). The auxiliary head (aux_logits=True) is "
+    "TF-slim's (research/slim/nets/inception_resnet_v2.py, 'AuxLogits' on PreAuxLogits = block17_20): 5×5/3 "
+    "average pool, 1×1 conv 128, 5×5 conv 768, FC; the paper draws none, and the published checkpoints "
+    "(timm, Keras, Cadene, pytorchcv) carry none.",
 ))

@@ -6,9 +6,17 @@ Stem (Figure 3), 4 × Inception-A (Figure 4), Reduction-A (Figure 7, k, l, m, n 
 (keep 0.8), FC. Stage names are the released TensorFlow checkpoint's (TF-slim), which timm's weights
 follow; where the checkpoint orders a factorized pair differently from a figure (the stem's 7×1/1×7),
 the checkpoint's order is kept. Average pools exclude the padding (TensorFlow's "SAME" pooling).
+
+The paper draws no auxiliary head for Inception v4; TF-slim's definition (tensorflow/models,
+research/slim/nets/inception_v4.py, ``inception_v4(create_aux_logits=True)``, scope 'AuxLogits') has one on
+end point Mixed_6h (17×17×1024 at 299 px): 5×5/3 VALID average pool (-> 5×5), 1×1 conv 128, conv 768
+with the pooled map's size as kernel (5×5) VALID (-> 1×1), flatten, fully connected. It is Inception v3's
+head (:data:`~inception_zoo.models.inception_v3.AUX_HEAD`) with another tap, built with ``aux_logits=True``.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ..layers import Conv, Factorized, Mixed
 from ..records import (
@@ -20,9 +28,11 @@ from ..records import (
 )
 from ..registry import register_model
 from ._published import CADENE_HOST, cadene, pytorchcv, timm_hub
+from .inception_v3 import AUX_HEAD as V3_AUX_HEAD
 from .inception_v3 import MAX_S2, PAPER_RECIPE, TF_AVG, filter_bank
 
-__all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "INCEPTION_V4"]
+__all__ = ["TF_AVG", "reduction_a", "INCEPTION_A", "INCEPTION_B", "INCEPTION_C", "REDUCTION_B", "AUX_HEAD",
+           "INCEPTION_V4"]
 
 PAPER = Paper(
     title="Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
@@ -85,6 +95,14 @@ INCEPTION_C = Mixed(  # Figure 6
     (TF_AVG, Conv(256)),
 )
 
+# TF-slim's 'AuxLogits' (research/slim/nets/inception_v4.py, function inception_v4): on end_points['Mixed_6h'],
+# avg_pool2d 5×5 stride 3 VALID ('AvgPool_1a_5x5'), conv2d 128 1×1 ('Conv2d_1b_1x1'), conv2d 768 with kernel
+# = the pooled map's size, 5×5 at 299 px, VALID ('Conv2d_2a'), flatten, fully_connected num_classes
+# ('Aux_logits'); convolutions with BatchNorm (inception_arg_scope). Inception v3's head (the same layers;
+# its classifier is a 1×1 conv on the 1×1 map, the same as a fully connected layer) tapping Mixed_6h
+# (1024 channels): 1024·128 + 2·128 + 128·768·25 + 2·768 + 768·1000 + 1000 = 3,359,464 parameters.
+AUX_HEAD = replace(V3_AUX_HEAD, tap="Mixed_6h")
+
 INCEPTION_V4 = register_model(ModelRecord(
     name="inception_v4",
     summary="Inception-v4, Inception-ResNet and the Impact of Residual Connections, arXiv 1602.07261",
@@ -101,7 +119,8 @@ INCEPTION_V4 = register_model(ModelRecord(
     input_size=(3, 299, 299), min_input_size=(3, 75, 75),
     mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic", crop_pct=0.875,
     drop_rate=0.2,
-    params=42_679_816,
+    aux_heads=(AUX_HEAD,),
+    params=42_679_816, params_aux=46_039_280,
     recipe=PAPER_RECIPE,
     peers=(Peer("timm", "inception_v4", background_class=True), Peer("pytorchcv", "inceptionv4"),
            Peer("cadene", "inceptionv4", background_class=True)),
@@ -117,5 +136,7 @@ INCEPTION_V4 = register_model(ModelRecord(
                "pretrainedmodels does for 'imagenet'"),
     ),
     doc="Inception v4 (arXiv 1602.07261, Figure 9), 299×299 input, BatchNorm eps 1e-3, dropout 0.2 "
-    "(keep probability 0.8); no auxiliary heads.",
+    "(keep probability 0.8). The auxiliary head (aux_logits=True) is TF-slim's (research/slim/nets/"
+    "inception_v4.py, 'AuxLogits' on Mixed_6h): 5×5/3 average pool, 1×1 conv 128, 5×5 conv 768, FC; the "
+    "paper draws none, and the published checkpoints (timm, Cadene, pytorchcv) carry none.",
 ))
