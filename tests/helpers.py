@@ -68,11 +68,13 @@ class Exploit:
 # covers them: inception_v3_fid (inception_v3's layout with inception_v4's average pools and one of
 # bn_inception's max-pool branches), inception_v3_tf (inception_v3 with inception_v4's average pools),
 # xception_tf (xception with bn_inception's "same" max pools), xception_cifar (xception with padded stem
-# convolutions), inception_v1_cifar_naive (inception_v1_cifar's modules without the 1×1 reductions), and
+# convolutions), inception_v1_cifar_naive (inception_v1_cifar's modules without the 1×1 reductions),
 # inception_resnet_v1 (inception_resnet_v1_facenet's layout less its last block, with the classifier head
-# every other model has). The cheap per-model tests, deploy equivalence included, still take them all.
+# every other model has), xception65 and xception71 (xception41's blocks and stem, more of them: 16 middle
+# blocks, and xception71's two extra entry blocks are its entry blocks at stride 1) and xception65p
+# (xception41p's, 16 middle blocks). The cheap per-model tests, deploy equivalence included, still take them all.
 LAYOUT_TWINS = ("inception_v3_fid", "inception_v3_tf", "xception_tf", "xception_cifar", "inception_v1_cifar_naive",
-                "inception_resnet_v1")
+                "inception_resnet_v1", "xception65", "xception71", "xception65p")
 
 
 def models_without_twins() -> list[str]:

@@ -25,7 +25,8 @@ EXPECTED_TAGS = [
     "inception_resnet_v2.tf_in1k", "inception_v1_bn.tv_in1k", "inception_v3.cadene_in1k", "inception_v3.cv_in1k", "inception_v3.gluon_in1k",
     "inception_v3.tf_adv_in1k", "inception_v3.tf_in1k", "inception_v3.tv_in1k",
     "inception_v3_fid.fid", "inception_v3_fid.fidelity", "inception_v3_tf.keras_in1k", "inception_v4.cadene_in1k", "inception_v4.cv_in1k", "inception_v4.tf_in1k",
-    "xception.cadene_in1k", "xception.cv_in1k", "xception.tf_in1k", "xception_tf.keras_in1k",
+    "xception.cadene_in1k", "xception.cv_in1k", "xception.tf_in1k", "xception41.tf_in1k", "xception41p.ra3_in1k",
+    "xception65.ra3_in1k", "xception65.tf_in1k", "xception65p.ra3_in1k", "xception71.tf_in1k", "xception_tf.keras_in1k",
 ]
 NO_ACCURACY = {"inception_v3_fid.fid", "inception_v3_fid.fidelity",  # the FID's network: features, not classes
                "inception_resnet_v1_facenet.casia_webface", "inception_resnet_v1_facenet.vggface2"}  # faces

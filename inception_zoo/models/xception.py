@@ -12,17 +12,19 @@ Cadene's and timm's ports approximate): BatchNorm eps 1e-3, and the reducing blo
 TensorFlow's "same" padding, which on an even-sized map pads one row and column at the bottom and right
 only (PyTorch's padding 1 pads both sides: a one-pixel shift of every pooling window). Its 1×1/2 shortcut
 convolutions are "same" too, which for a 1×1 kernel is no padding at any size, as here.
+
+``xception41``, ``xception65`` and ``xception71`` are the "modified aligned Xception" of DeepLabv3+ (Chen et
+al., arXiv 1802.02611, Section 3.2 and Figure 4, which draws Xception-65) as TensorFlow's DeepLab code and
+timm's ``xception_aligned`` build them; ``xception41p`` and ``xception65p`` are timm's pre-activation
+variants of two of them. Their blocks are in :mod:`inception_zoo.models.xception_blocks`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Literal
 
-import torch
-from torch import nn
-
-from ..layers import Conv, ConvLayer, Pool, ResidualParts
+from ..layers import Conv
 from ..records import (
     IMAGENET_INCEPTION_MEAN,
     IMAGENET_INCEPTION_STD,
@@ -33,9 +35,13 @@ from ..records import (
     Recipe,
 )
 from ..registry import register_model
-from ._published import CADENE_HOST, cadene, keras_applications, pytorchcv
+from ._published import CADENE_HOST, cadene, keras_applications, pytorchcv, timm_hub
+from .xception_blocks import AlignedXceptionSpec, PlainConv, XceptionBlock, XceptionBlockSpec
 
-__all__ = ["XceptionBlock", "XceptionBlockSpec", "XCEPTION", "XCEPTION_TF", "XCEPTION_CIFAR"]
+__all__ = [
+    "XceptionBlock", "XceptionBlockSpec", "XCEPTION", "XCEPTION_TF", "XCEPTION_CIFAR",
+    "XCEPTION41", "XCEPTION65", "XCEPTION71", "XCEPTION41P", "XCEPTION65P",
+]
 
 PAPER = Paper(
     title="Xception: Deep Learning with Depthwise Separable Convolutions",
@@ -48,82 +54,6 @@ PAPER = Paper(
 
 # Section 4.3: SGD, momentum 0.9, initial learning rate 0.045 decayed by 0.94 every 2 epochs.
 PAPER_RECIPE = Recipe("sgd", 0.045, 0.94, 2, 0.0, 0.0, source="arXiv 1610.02357, Section 4.3")
-
-
-class XceptionBlock(nn.Module):
-    """A residual block of Figure 5: [ReLU, SeparableConv 3×3, BN] × reps, a 3×3/2 max pool when
-    reducing, plus a shortcut (identity, or 1×1 conv + BN when the width or the grid changes).
-
-    Args:
-        in_channels, out_channels: channels in and out.
-        reps: separable convolutions in the block (2 in the entry/exit flows, 3 in the middle flow).
-        stride: 1, or 2 for a reducing block (max pool at the end, strided shortcut).
-        start_with_relu: False for the first block, which follows a ReLU already.
-        grow_first: widen at the first separable convolution (True) or at the last (the exit block).
-        pool_padding: the reducing max pool's padding: 1 (PyTorch's ports) or ``"same"`` (TensorFlow's
-            "same", asymmetric on even sizes: Keras' Xception).
-        conv_layer: the family's conv block.
-
-    Shapes: (B, in_channels, H, W) -> (B, out_channels, ceil(H / stride), ceil(W / stride)).
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        reps: int,
-        stride: int = 1,
-        *,
-        start_with_relu: bool = True,
-        grow_first: bool = True,
-        pool_padding: int | Literal["same"] = 1,
-        conv_layer: ConvLayer,
-    ) -> None:
-        super().__init__()
-        widths = [out_channels] * reps if grow_first else [in_channels] * (reps - 1) + [out_channels]
-        layers: list[nn.Module] = [nn.ReLU(inplace=False)] if start_with_relu else []  # input feeds the shortcut
-        ch = in_channels
-        for i, width in enumerate(widths):
-            # The ReLU that opens the next separable step is this block's activation.
-            layers.append(conv_layer(ch, width, 3, 1, 1, separable=True, act=i < reps - 1))
-            ch = width
-        if stride != 1:
-            layers.append(Pool("max", 3, stride, padding=pool_padding).build(ch, conv_layer)[0])
-        if in_channels != out_channels or stride != 1:
-            self.shortcut: nn.Module = conv_layer(in_channels, out_channels, 1, stride, 0, act=False)
-        else:
-            self.shortcut = nn.Identity()
-        self.rep = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rep(x) + self.shortcut(x)
-
-    def residual_parts(self) -> ResidualParts:
-        """For fusion: the sum goes into the 1×1 shortcut convolution, or, with an identity shortcut, into
-        the last separable convolution of ``rep``."""
-        if isinstance(self.shortcut, nn.Identity):
-            return ResidualParts(self.rep[:-1], self.rep[-1], on_shortcut=False, scale=1.0, act=False)
-        return ResidualParts(self.rep, self.shortcut, on_shortcut=True, scale=1.0, act=False)
-
-
-@dataclass(frozen=True)
-class XceptionBlockSpec:
-    """Layer spec for an :class:`XceptionBlock` (see :mod:`inception_zoo.layers.blocks`)."""
-
-    out: int
-    reps: int
-    stride: int = 1
-    start_with_relu: bool = True
-    grow_first: bool = True
-    pool_padding: int | Literal["same"] = 1
-
-    def build(self, in_channels: int, conv_layer: ConvLayer) -> tuple[nn.Module, int, int]:
-        block = XceptionBlock(
-            in_channels, self.out, self.reps, self.stride,
-            start_with_relu=self.start_with_relu, grow_first=self.grow_first, pool_padding=self.pool_padding,
-            conv_layer=conv_layer,
-        )
-        return block, self.out, self.stride
 
 
 def _layout(*, cifar: bool = False, pool_padding: int | Literal["same"] = 1) -> tuple:
@@ -212,7 +142,7 @@ XCEPTION_CIFAR = register_model(ModelRecord(
                   top1_note=""),
     layout=_layout(cifar=True),
     conv=dict(bn=True, bn_eps=1e-5),
-    input_size=(3, 32, 32), min_input_size=(3, 1, 1), num_classes=100,
+    input_size=(3, 32, 32), min_input_size=(3, 1, 1), num_classes=100, output_strides=(32,),
     mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), interpolation="bilinear", crop_pct=1.0,
     drop_rate=0.5,
     params=21_011_852,
@@ -221,3 +151,133 @@ XCEPTION_CIFAR = register_model(ModelRecord(
     "after a padded stride-2 3×3 stem; 100 classes by default, as commonly used on CIFAR-100. The grid goes "
     "16 -> 8 -> 4 -> 2 through the entry flow and 1 after the exit block.",
 ))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# DeepLabv3+'s modified aligned Xception (arXiv 1802.02611, Section 3.2, Figure 4), as timm 1.0 builds it
+# ---------------------------------------------------------------------------------------------------------
+
+ALIGNED_PAPER = Paper(
+    title="Encoder-Decoder with Atrous Separable Convolution for Semantic Image Segmentation",
+    arxiv="1802.02611",
+    note="Section 3.2 and Figure 4 (Xception-65); the paper reports no ImageNet parameter or multiply-add "
+    "count for it",
+)
+PREACT_PAPER = replace(
+    ALIGNED_PAPER,
+    note="timm's pre-activation variant (after He et al., arXiv 1603.05027) of the aligned Xception of "
+    "Section 3.2; no paper reports its figures",
+)
+
+# (widths, stride) of the entry flow's blocks: Figure 4's three, and TF DeepLab's xception_71 (five).
+ENTRY = ((128, 2), (256, 2), (728, 2))
+ENTRY_71 = ((128, 2), (256, 1), (256, 2), (728, 1), (728, 2))
+
+
+def _aligned_layout(entry: tuple, middle: int, *, preact: bool = False) -> tuple:
+    """Figure 4 of arXiv 1802.02611: a stem of two "same"-padded 3×3 convolutions, the entry flow's blocks,
+    ``middle`` blocks of 728 channels, and the exit flow: a reducing block (728, 1024, 1024) and three
+    separable convolutions (1536, 1536, 2048) without shortcut. Every block has three separable
+    convolutions, the third strided where the block reduces. ``preact``: timm's pre-activation blocks; the
+    stem's second convolution is then bare (the first block normalizes it) and a ReLU ends the network."""
+    block = AlignedXceptionSpec
+    return (
+        # Entry flow
+        ("entry_conv1", Conv(32, 3, 2, padding=1)),
+        ("entry_conv2", PlainConv(64, 3) if preact else Conv(64, 3)),
+        *[(f"entry_block{i}", block(out, stride, preact=preact)) for i, (out, stride) in enumerate(entry, 1)],
+        # Middle flow
+        *[(f"middle_block{i}", block(728, preact=preact)) for i in range(1, middle + 1)],
+        # Exit flow
+        ("exit_block1", block((728, 1024, 1024), 2, preact=preact)),
+        ("exit_block2", block((1536, 1536, 2048), skip=False, preact=True, act=True) if preact
+         else block((1536, 1536, 2048), skip=False, start_with_relu=False)),
+    )
+
+
+ALIGNED_CHANGES = (
+    "What 'modified aligned' changes against Chollet's Xception (arXiv 1802.02611, Section 3.2; as built by "
+    "TF DeepLab's code and timm): every max pool is replaced by the stride of the block's third separable "
+    "convolution, and every block has three separable convolutions (Chollet's entry and exit blocks have two "
+    "and a pool); a BatchNorm sits between each depthwise and pointwise convolution (the paper says BatchNorm "
+    "and ReLU after each depthwise convolution; the code adds the ReLU there only in the exit flow's last three "
+    "convolutions and keeps Chollet's ReLU before each separable convolution in the blocks); every convolution "
+    "is padded 'same' (symmetric, ceil(H / stride) outputs; Chollet's two stem convolutions are unpadded), so "
+    "299×299 input goes 150, 75, 38, 19, 10; the exit flow ends in three separable convolutions (1536, 1536, "
+    "2048) after its reducing block of 728, 1024, 1024 (Chollet's: two, 1536 and 2048, after a block of 728, "
+    "1024); BatchNorm eps 1e-3 (TensorFlow's). No dropout before the classifier (timm's default)."
+)
+
+
+def _aligned(name: str, summary: str, layout: tuple, params: int, pretrained: tuple, doc: str, *,
+             paper: Paper = ALIGNED_PAPER, bn_eps: float = 1e-3) -> ModelRecord:
+    """A record of the aligned family: timm's input configuration (299×299, bicubic, Inception mean / std,
+    the default tag's crop), timm's model as the peer."""
+    return register_model(ModelRecord(
+        name=name,
+        summary=summary,
+        paper=paper,
+        layout=layout,
+        conv={"bn": True, "bn_eps": bn_eps},
+        input_size=(3, 299, 299), min_input_size=(3, 1, 1),
+        mean=IMAGENET_INCEPTION_MEAN, std=IMAGENET_INCEPTION_STD, interpolation="bicubic",
+        crop_pct=pretrained[0].crop_pct,
+        drop_rate=0.0,
+        params=params,
+        peers=(Peer("timm", name),),
+        pretrained=pretrained,
+        doc=doc,
+    ))
+
+
+TF_DEEPLAB = "TF DeepLab's ImageNet checkpoint of {}, converted by timm"
+RA3 = "trained in timm on ImageNet-1k with its RandAugment recipe RA3"
+
+XCEPTION41 = _aligned(
+    "xception41", "Modified aligned Xception-41 (DeepLabv3+, arXiv 1802.02611), timm's xception41",
+    _aligned_layout(ENTRY, 8), 26_969_560,
+    (timm_hub("xception41", "tf_in1k", 78.504, 94.276, crop_pct=0.903, notes=TF_DEEPLAB.format("xception_41")),),
+    "Modified aligned Xception with Chollet's eight middle-flow blocks: the entry and exit flows of arXiv "
+    "1802.02611, Figure 4, 26,969,560 parameters (timm's xception41). " + ALIGNED_CHANGES,
+)
+XCEPTION65 = _aligned(
+    "xception65", "Modified aligned Xception-65, DeepLabv3+ arXiv 1802.02611, Figure 4",
+    _aligned_layout(ENTRY, 16), 39_916_312,
+    (timm_hub("xception65", "ra3_in1k", 83.182, 96.592, crop_pct=0.94, notes=RA3),
+     timm_hub("xception65", "tf_in1k", 79.556, 94.654, crop_pct=0.903, notes=TF_DEEPLAB.format("xception_65"))),
+    "Modified aligned Xception-65 (arXiv 1802.02611, Figure 4): sixteen middle-flow blocks, 39,916,312 "
+    "parameters (timm's xception65). " + ALIGNED_CHANGES,
+)
+XCEPTION71 = _aligned(
+    "xception71", "Modified aligned Xception-71 (DeepLabv3+ arXiv 1802.02611; TF DeepLab's five entry blocks)",
+    _aligned_layout(ENTRY_71, 16), 42_338_736,
+    (timm_hub("xception71", "tf_in1k", 79.872, 94.928, crop_pct=0.903, notes=TF_DEEPLAB.format("xception_71")),),
+    "xception65 with TF DeepLab's xception_71 entry flow: five blocks (128/2, 256/1, 256/2, 728/1, 728/2) where "
+    "Figure 4 of arXiv 1802.02611 has three; 42,338,736 parameters (timm's xception71). " + ALIGNED_CHANGES,
+)
+
+PREACT_CHANGES = (
+    " Pre-activation (timm's variant, after arXiv 1603.05027): each block opens with BatchNorm + ReLU, whose "
+    "output feeds both the separable convolutions and the shortcut (a 1×1 convolution without BatchNorm); "
+    "BatchNorm + ReLU between the separable convolutions, none between depthwise and pointwise (where "
+    "xception41/65/71 have a BatchNorm); the stem's second convolution is bare and a ReLU follows the last "
+    "block. The layout otherwise as the modified aligned Xception of arXiv 1802.02611 (see xception41): max "
+    "pools replaced by strided separable convolutions, three separable convolutions per block, 'same' "
+    "padding everywhere, three separable convolutions ending the exit flow."
+)
+XCEPTION41P = _aligned(
+    "xception41p", "xception41 with pre-activation blocks (timm's xception41p)",
+    _aligned_layout(ENTRY, 8, preact=True), 26_907_752,
+    (timm_hub("xception41p", "ra3_in1k", 81.972, 95.796, crop_pct=0.94, notes=RA3),),
+    "The pre-activation xception41 of timm, BatchNorm eps 1e-5 (timm's default; its other aligned Xceptions "
+    "use TensorFlow's 1e-3), 26,907,752 parameters, no dropout." + PREACT_CHANGES,
+    paper=PREACT_PAPER, bn_eps=1e-5,
+)
+XCEPTION65P = _aligned(
+    "xception65p", "xception65 with pre-activation blocks (timm's xception65p)",
+    _aligned_layout(ENTRY, 16, preact=True), 39_819_560,
+    (timm_hub("xception65p", "ra3_in1k", 83.136, 96.484, crop_pct=0.94, notes=RA3),),
+    "The pre-activation xception65 of timm, BatchNorm eps 1e-3, 39,819,560 parameters, no dropout."
+    + PREACT_CHANGES,
+    paper=PREACT_PAPER,
+)

@@ -1,4 +1,5 @@
-"""timm's Inception v3, Inception v4, Inception-ResNet v2 and legacy Xception (``timm.create_model``)."""
+"""timm's Inception v3, Inception v4, Inception-ResNet v2, legacy Xception and aligned Xceptions
+(``timm.create_model``)."""
 
 from __future__ import annotations
 
@@ -19,4 +20,6 @@ MODELS = {
     "inception_v4": PeerModel(_build("inception_v4"), classifier=("last_linear.",)),
     "inception_resnet_v2": PeerModel(_build("inception_resnet_v2"), classifier=("classif.",)),
     "legacy_xception": PeerModel(_build("legacy_xception")),
+    **{name: PeerModel(_build(name), classifier=("head.fc.",))
+       for name in ("xception41", "xception65", "xception71", "xception41p", "xception65p")},
 }
