@@ -118,18 +118,14 @@ def stage_breakdown(model: nn.Module, input_size: tuple[int, int, int] | None = 
     mode and get no row)."""
     if input_size is None:
         input_size = tuple(model.default_cfg["input_size"])
-    _, by_module = _analyze(model, input_size, "macs")
     shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, tuple(o.shape[1:])))
+    hooks = [  # the output shapes are read as fvcore's trace runs the model: no second forward
+        module.register_forward_hook(lambda m, i, o, n=name: shapes.__setitem__(n, tuple(map(int, o.shape[1:]))))
         for name, module in [*(("features." + n, m) for n, m in model.features.named_children()), ("head", model.head)]
     ]
-    was_training = model.training
     try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, *input_size))
+        _, by_module = _analyze(model, input_size, "macs")
     finally:
-        model.train(was_training)
         for h in hooks:
             h.remove()
     rows = []

@@ -12,7 +12,6 @@ import torch
 
 from inception_zoo import (
     InceptionLoss,
-    InceptionOutputs,
     create_model,
     get_record,
     load_pretrained,
@@ -58,21 +57,6 @@ def test_derived_records_have_no_aux_head():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_off_by_default_and_one_aux_output_in_train_mode(name, fresh):
-    x = _small_batch(name)
-    with torch.no_grad():
-        plain = fresh(name).train()
-        assert len(plain.aux_heads) == 0
-        assert isinstance(plain(x), torch.Tensor)
-        model = fresh(name, aux_logits=True).train()
-        out = model(x)
-        assert isinstance(out, InceptionOutputs)
-        assert out.logits.shape == (2, 1000)
-        assert len(out.aux) == 1 and out.aux[0].shape == (2, 1000)
-        assert isinstance(model.eval()(x), torch.Tensor)
-
-
-@pytest.mark.parametrize("name", NAMES)
 def test_tap_and_shapes_at_299_are_tf_slims(name, fresh):
     """At 299 px: the head reads the 17×17 map of TF-slim's end point, pools it to 5×5, and the 768 conv
     (5×5, VALID) leaves 1×1, which the classifier reads as TF-slim's flatten does."""
@@ -101,7 +85,11 @@ def test_tap_and_shapes_at_299_are_tf_slims(name, fresh):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_params_with_aux_are_the_records_and_tf_slims(name, built):
+    """Off by default (no head built); with aux_logits=True the head adds TF-slim's parameters. The train-mode
+    outputs (InceptionOutputs with one aux tensor per head) are checked for every model with aux heads
+    in test_models.py."""
     record = get_record(name)
+    assert len(built(name).aux_heads) == 0 and count_params(built(name)) == record.params
     model = built(name, aux_logits=True)
     assert count_params(model) == record.params_aux
     aux = sum(p.numel() for p in model.aux_heads.parameters())
@@ -110,28 +98,20 @@ def test_params_with_aux_are_the_records_and_tf_slims(name, built):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_reset_classifier_resizes_the_aux_classifier(name, fresh):
-    model = fresh(name, aux_logits=True)
-    body = {k: v.clone() for k, v in model.aux_heads[0].convs.state_dict().items()}
-    model.reset_classifier(10)
-    assert model.aux_heads[0].head.fc.out_features == 10 and model.head.fc.out_features == 10
-    assert all(torch.equal(v, model.aux_heads[0].convs.state_dict()[k]) for k, v in body.items())
-    assert sum(p.numel() for p in model.aux_heads.parameters()) == _tfslim_aux_params(TAPS[name][1], 10)
-    with torch.no_grad():
-        out = model.train()(_small_batch(name))
-    assert out.logits.shape == (2, 10) and out.aux[0].shape == (2, 10)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_inception_loss_trains_the_aux_head(name, fresh):
+def test_reset_classifier_resizes_the_aux_head_and_inception_loss_trains_it(name, fresh):
     torch.manual_seed(0)
     model = fresh(name, aux_logits=True).train()
+    body = {k: v.clone() for k, v in model.aux_heads[0].convs.state_dict().items()}
     model.reset_classifier(10)
     head = model.aux_heads[0]
+    assert head.head.fc.out_features == 10 and model.head.fc.out_features == 10
+    assert all(torch.equal(v, head.convs.state_dict()[k]) for k, v in body.items())  # only the classifier is new
+    assert sum(p.numel() for p in model.aux_heads.parameters()) == _tfslim_aux_params(TAPS[name][1], 10)
     before = {n: p.detach().clone() for n, p in head.named_parameters()}
     loss_fn = InceptionLoss(label_smoothing=0.1, aux_weight=0.4)  # TF-slim's train_image_classifier: 0.4
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     out = model(_small_batch(name))
+    assert out.logits.shape == (2, 10) and len(out.aux) == 1 and out.aux[0].shape == (2, 10)
     loss = loss_fn(out, torch.tensor([1, 7]))
     assert torch.isfinite(loss)
     opt.zero_grad()

@@ -206,7 +206,9 @@ def test_paper_recipe_and_aux_heads_come_from_the_records(monkeypatch):
     assert run._recipe("inception_v3", paper=True) is get_record("inception_v3").recipe
     assert run._recipe("inception_v3", paper=False) is DEFAULT_RECIPE
     with_aux = [n for n in list_models() if run._supports_aux(n)]
-    assert with_aux == ["inception_v1", "inception_v1_bn", "inception_v3", "inception_v3_tf"]
+    assert with_aux == [
+        "inception_resnet_v2", "inception_v1", "inception_v1_bn", "inception_v3", "inception_v3_tf", "inception_v4"
+    ]
     monkeypatch.setattr(run, "get_record", lambda name: replace(get_record(name), recipe=None))
     assert run._recipe("inception_v3", paper=True) is DEFAULT_RECIPE  # a record without a recipe
 
