@@ -148,7 +148,7 @@ def test_our_checkpoint_keeps_the_aux_head(name, fresh, tmp_path):
             p.add_(torch.randn_like(p))
     path = save_weights(model, tmp_path / "ours.safetensors")
     restored = create_model(name, aux_logits=True, pretrained=path)
-    for (k, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
+    for (k, a), b in zip(model.state_dict().items(), restored.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
     plain = create_model(name)  # the aux head in the file is not needed without aux_logits
     load_pretrained(plain, path)

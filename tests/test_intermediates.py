@@ -34,9 +34,10 @@ def test_intermediates_are_the_features_only_maps(name, built):
         assert torch.equal(final, model.forward_features(x))
         assert _same(maps, FeatureExtractor(model)(x))  # the model's own stages, shared
         assert [m.shape[1] for m in maps] == [model.stage_info[t].channels for t in taps]
-        # negative indices count from the end, in the order given (the int form: test_index_conventions)
+        # negative indices count from the end; the maps come shallowest first, as timm's (the int form:
+        # test_index_conventions)
         assert _same(
-            model.forward_intermediates(x, indices=[-1, 0], intermediates_only=True), [maps[-1], maps[0]]
+            model.forward_intermediates(x, indices=[-1, 0], intermediates_only=True), [maps[0], maps[-1]]
         )
         # stop_early: the same maps, the last one also as the final features
         final, early = model.forward_intermediates(x, indices=(0, 1), stop_early=True, norm=True)
@@ -72,7 +73,7 @@ def test_index_conventions():
     reductions = (2, 4, 8, 16, 32)
     assert take_indices("m", reductions, None) == [0, 1, 2, 3, 4]
     assert take_indices("m", reductions, 2) == [3, 4] and take_indices("m", reductions, 5) == [0, 1, 2, 3, 4]
-    assert take_indices("m", reductions, (-1, 0, 2, 2)) == [4, 0, 2, 2]
+    assert take_indices("m", reductions, (-1, 0, 2, 2)) == [0, 2, 4]
     assert take_indices("m", reductions, range(3)) == [0, 1, 2]
     model = create_model("inception_v1_cifar").eval()
     x = _x(model)
@@ -86,7 +87,7 @@ def test_pruning_without_removing_stages():
     stages, params = len(model.features), count_params(model)
     assert model.prune_intermediate_layers(prune_head=False) == [4]  # the last tap: nothing to remove
     assert count_params(model) == params and model.aux_logits and model.num_classes == 1000
-    assert model.prune_intermediate_layers(indices=[-1, 1]) == [4, 1]  # the head (and the aux heads) only
+    assert model.prune_intermediate_layers(indices=[-1, 1]) == [1, 4]  # the head (and the aux heads) only
     assert len(model.features) == stages and model.num_classes == 0 and not model.aux_logits
     assert len(model.aux_heads) == 0 and model.head_hidden_size == model.num_features == 1024
 

@@ -142,7 +142,7 @@ def test_pre_activation_block_computes_timms_function():
     theirs = realistic(PreXceptionModule(16, (24, 24, 32), stride=2, norm_layer=nn.BatchNorm2d))
     ours = realistic(AlignedXceptionSpec((24, 24, 32), 2, preact=True).build(
         16, get_record("xception41p").conv_layer())[0])
-    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values())))  # both in timm's order
+    ours.load_state_dict(dict(zip(ours.state_dict(), theirs.state_dict().values(), strict=True)))  # both in timm's order
     assert isinstance(ours.norm, PreActivation) and ours.residual_parts() is None
     x = torch.randn(2, 16, 9, 9)
     with torch.no_grad():

@@ -22,7 +22,8 @@ __all__ = ["IntermediatesMixin", "take_indices"]
 def take_indices(name: str, reductions: Sequence[int], indices: int | Sequence[int] | None) -> list[int]:
     """The absolute tap indices (0..n-1, n = ``len(reductions)``) that ``indices`` selects, in timm's
     convention: None, all n; an int k, the last k; a sequence, those indices, negative ones counted from
-    the end (the order given, repeats kept).
+    the end. Sorted from the shallowest, each once: timm collects the maps in stage order, whatever the
+    order of ``indices``.
 
     Args:
         name: the model's name, for the error message.
@@ -52,7 +53,7 @@ def take_indices(name: str, reductions: Sequence[int], indices: int | Sequence[i
             f"integers in 0..{count - 1} (or {-count}..-1), one per feature map at reductions "
             f"{tuple(reductions)}; got {indices!r}"
         )
-    return [operator.index(i) % count for i in items]
+    return sorted({operator.index(i) % count for i in items})
 
 
 def _is_int(value: object) -> bool:
@@ -120,9 +121,9 @@ class IntermediatesMixin:
 
         Returns:
             ``(final, intermediates)``: ``final`` equals ``forward_features(x)`` (B, num_features, h, w)
-            unless stopped early; ``intermediates`` has one (B, C_i, H_i, W_i) map per selected index, in
-            the order given (timm returns them from the shallowest to the deepest, the same for increasing
-            indices). With ``intermediates_only``, the list. Auxiliary heads do not run; gradient
+            unless stopped early; ``intermediates`` has one (B, C_i, H_i, W_i) map per selected tap, from
+            the shallowest to the deepest whatever the order of ``indices`` (as timm's; repeats give one
+            map). With ``intermediates_only``, the list. Auxiliary heads do not run; gradient
             checkpointing applies as in ``forward_features``.
 
         Raises:
@@ -170,7 +171,7 @@ class IntermediatesMixin:
                 an embedding).
 
         Returns:
-            The absolute indices selected (0..n-1), to pass to :meth:`forward_intermediates`, which then
+            The absolute indices selected (0..n-1, sorted, each once), to pass to :meth:`forward_intermediates`, which then
             returns the same tensors as before pruning. Afterwards ``feature_taps()`` (and so
             ``features_only`` and the indices) covers the remaining taps only: the kept ones and those
             shallower; negative indices and "the last n" then count from the deepest kept tap (as in
