@@ -220,6 +220,7 @@ def test_mixed_precision_by_default_only_where_bf16_is_native(monkeypatch):
 
     assert build_parser().parse_args([]).amp is None  # decided per device
     assert build_parser().parse_args(["--no-amp"]).amp is False
+    assert build_parser().parse_args(["--amp"]).amp is True
     for native in (False, True):
         monkeypatch.setattr(_onednn, "bf16_available", lambda native=native: native)
         assert _native_bf16("cpu") is native

@@ -11,8 +11,8 @@
 
 The loss is :class:`~inception_zoo.InceptionLoss` (label smoothing, weighted auxiliary heads);
 ``--recipe paper`` applies the paper's optimizer and schedule (the model record's ``recipe``).
-Mixed precision (bf16 autocast) is on where the hardware computes in bf16, off elsewhere (``--no-amp``:
-always off). Every epoch appends a line to
+Mixed precision (bf16 autocast) is on where the hardware computes in bf16, off elsewhere (``--amp``: always
+on, ``--no-amp``: always off); the run's first line says which and why. Every epoch appends a line to
 ``OUT/metrics.jsonl``; ``OUT/last.safetensors`` (weights) and ``OUT/last_state.pt`` (epoch, step,
 optimizer, scheduler, RNG; loadable with ``torch.load(weights_only=True)``) are written atomically
 (temporary file, then rename) every epoch and at ``--max-steps``; ``--resume OUT`` continues exactly

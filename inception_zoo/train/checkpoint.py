@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..weights import load_pretrained, save_weights
+from ..weights import CheckpointError, load_pretrained, save_weights
+from ..weights.reader import load_torch_file
 from .data import TrainError
 
 
@@ -68,19 +69,52 @@ def _save_checkpoint(
     })
 
 
-def _load_checkpoint(path: Path, model: nn.Module, opt, sched) -> tuple[int, int]:
-    """Load weights, optimizer, schedule and RNG from ``path`` (``OUT`` or ``OUT/last_state.pt``);
-    returns where to go on: (epoch, step_in_epoch).
+_STATE_KEYS = ("epoch", "step_in_epoch", "optimizer", "scheduler", "rng", "model")
+
+
+def _read_state(path: Path) -> tuple[dict, Path]:
+    """The training state at ``--resume`` ``path`` (``OUT`` or ``OUT/last_state.pt``) and its file, read
+    before anything is built; :func:`_restore` puts it into the run.
 
     Raises:
-        TrainError: no training state at ``path``.
+        TrainError: no such folder or file, no ``last_state.pt`` in the folder, a file that is no readable
+            PyTorch checkpoint (its message says what is wrong with it), or not a state this command wrote.
     """
+    if not path.exists():
+        raise TrainError(f"--resume {path}: no such folder or file")
     state_path = path / "last_state.pt" if path.is_dir() else path
     if not state_path.is_file():
-        raise TrainError(f"--resume: no training state at {state_path}")
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    load_pretrained(model, state_path.with_name("last.safetensors"), source="ours")
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    _set_rng_state(state["rng"])
+        what = "is not a file" if state_path.exists() else "does not exist"
+        raise TrainError(f"--resume {path}: no training state there ({state_path} {what})")
+    try:
+        state = load_torch_file(state_path)
+    except CheckpointError as e:
+        raise TrainError(f"--resume: {e}") from None
+    missing = [k for k in _STATE_KEYS if k not in state] if isinstance(state, dict) else None
+    if missing or missing is None:
+        holds = f"no {', '.join(map(repr, missing))}" if missing else f"a {type(state).__name__}, not a dict"
+        raise TrainError(f"--resume: {state_path} is no training state of inception-zoo train (it holds {holds})")
+    return state, state_path
+
+
+def _restore(state: dict, state_path: Path, model: nn.Module, opt, sched) -> tuple[int, int]:
+    """Load the weights next to ``state_path`` (``last.safetensors``), then the optimizer, schedule and RNG
+    of ``state`` (from :func:`_read_state`); returns where to go on: (epoch, step_in_epoch).
+
+    Raises:
+        TrainError: the weights file is missing or unreadable, or the state does not fit this run's model,
+            optimizer or schedule.
+    """
+    try:
+        load_pretrained(model, state_path.with_name("last.safetensors"), source="ours")
+    except CheckpointError as e:  # the run stops here: that the weights were left unchanged does not matter
+        why = str(e).removesuffix(" The model's weights were not changed.").rstrip(".")
+        raise TrainError(f"--resume: {why}") from None
+    try:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as e:
+        why = f"no {e.args[0]!r}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0]
+        raise TrainError(f"--resume: {state_path} does not fit this run's optimizer or schedule ({why})") from None
     return state["epoch"], state["step_in_epoch"]

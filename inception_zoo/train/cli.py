@@ -39,11 +39,14 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--seed", type=int, default=0, help="initialization and data order (default: 0)")
     parser.add_argument("--log-every", type=int, default=0, metavar="N", help="also log every N steps")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--no-amp", dest="amp", action="store_false", default=None,
-                        help="train in fp32 (default: bf16 mixed precision where the hardware has bf16: "
-                        "CUDA with bf16, or a CPU with AVX512-BF16 or AMX; fp32 elsewhere, where "
-                        "emulated bf16 is several times slower)")
+                        help="cpu, cuda, cuda:N or mps (default: cuda when available)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--amp", dest="amp", action="store_true", default=None,
+                           help="train in bf16 mixed precision (autocast) even where bf16 is emulated")
+    precision.add_argument("--no-amp", dest="amp", action="store_false", default=None,
+                           help="train in fp32 (default: bf16 mixed precision where the hardware has bf16: "
+                           "CUDA with bf16, or a CPU with AVX512-BF16 or AMX; fp32 elsewhere, where "
+                           "emulated bf16 is several times slower)")
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false",
                         help="keep the NCHW memory format (default: channels_last, faster on CPU and GPU)")
     return parser
@@ -53,16 +56,15 @@ def main(argv: Sequence[str] | None = None, args: argparse.Namespace | None = No
     """Parse ``argv`` (default: ``sys.argv[1:]``) unless ``args`` is given, train, and print the final
     validation accuracy.
 
+    The options are checked first (see :func:`~.loop.train`), then the model name, the ``--resume`` state
+    and the data, all before the first step.
+
     Returns:
-        The exit status: 0, or 2 after printing a :class:`~.data.TrainError` as one line on stderr.
+        The exit status: 0, or 2 after printing a :class:`~.data.TrainError` (a bad option, model, data or
+        ``--resume`` state) as one line on stderr.
     """
     args = args or build_parser().parse_args(argv)
     try:
-        for option in ("epochs", "batch_size"):
-            if getattr(args, option) < 1:
-                raise TrainError(f"--{option.replace('_', '-')} must be at least 1")
-        if args.batch_size < 2:
-            raise TrainError("--batch-size must be at least 2: BatchNorm layers normalize over the batch")
         metrics = train(args)
     except TrainError as e:
         print(f"inception-zoo train: error: {e}", file=sys.stderr)

@@ -26,14 +26,19 @@ class _Dist:
 
 
 def _init_distributed(device: str) -> _Dist:
-    """Join torchrun's process group (nccl on ``"cuda"``, gloo otherwise) when ``WORLD_SIZE`` > 1."""
+    """Join torchrun's process group (nccl on CUDA, each rank on its ``LOCAL_RANK``'s GPU; gloo otherwise)
+    when ``WORLD_SIZE`` > 1."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return _Dist()
     import torch.distributed as dist
 
-    dist.init_process_group(backend="nccl" if device == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    cuda = torch.device(device).type == "cuda"
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:  # "cuda" then means this rank's GPU (model, batches and DDP's device_ids alike)
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend="nccl" if cuda else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
 def _all_sum(values: list[float], d: _Dist) -> list[float]:

@@ -16,14 +16,14 @@ from torch import nn
 from .checkpoint import _save_checkpoint
 from .data import _epoch_batches
 from .distributed import _all_sum, _Dist, _finish_distributed, _init_distributed
-from .run import _Run, _setup
+from .run import _Run, _setup, _validate
 
 __all__ = ["train", "evaluate"]
 
 
 def _autocast(device: str, enabled: bool):
     """Mixed precision: bf16 autocast (no loss scaling needed; BatchNorm and the loss stay in fp32)."""
-    return torch.autocast(device, dtype=torch.bfloat16, enabled=enabled)
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=enabled)
 
 
 def _topk(logits: torch.Tensor, y: torch.Tensor, k: int) -> int:
@@ -62,12 +62,22 @@ def _train_step(run: _Run, indices: list[int]):
     return y, logits, loss
 
 
-def _train_epoch(run: _Run, epoch: int) -> tuple[list[float], float, bool]:
-    """Train one epoch (0-based), from the resumed step if it is the first; logs every ``--log-every``
-    steps and stops with a checkpoint at ``--max-steps``. Returns this rank's [loss sum, correct, seen],
-    the ``time.perf_counter()`` at the start and whether ``--max-steps`` stopped the run."""
+def _progress(run: _Run, epoch: int, first: int, total: int):
+    """The per-step progress bar of an epoch (at step ``first`` of ``total``) on stderr, on the main rank
+    only: redrawn in place on a terminal and cleared at the end; where stderr is no terminal (a log), drawn
+    at most every 10 s, in ASCII, and kept at the end."""
     from tqdm import tqdm
 
+    tty = sys.stderr.isatty()
+    return tqdm(desc=f"epoch {epoch + 1}/{run.args.epochs}", total=total, initial=first, disable=not run.d.main,
+                leave=not tty, file=sys.stderr, mininterval=0.1 if tty else 10.0, dynamic_ncols=tty, ascii=not tty)
+
+
+def _train_epoch(run: _Run, epoch: int) -> tuple[list[float], float, bool]:
+    """Train one epoch (0-based), from the resumed step if it is the first, with a progress bar (see
+    :func:`_progress`); logs every ``--log-every`` steps and stops with a checkpoint at ``--max-steps``.
+    Returns this rank's [loss sum, correct, seen], the ``time.perf_counter()`` at the start and whether
+    ``--max-steps`` stopped the run."""
     args, d = run.args, run.d
     run.net.train()
     batches = _epoch_batches(len(run.train_data), args.batch_size, args.seed, epoch, d.rank, d.world, True)
@@ -75,26 +85,27 @@ def _train_epoch(run: _Run, epoch: int) -> tuple[list[float], float, bool]:
     seen = correct = 0
     loss_sum = 0.0
     t0 = time.perf_counter()
-    bar = tqdm(batches[first:], desc=f"epoch {epoch + 1}/{args.epochs}", disable=not d.main or None,
-               leave=False, file=sys.stderr)
-    for i, indices in enumerate(bar, start=first):
-        step = _train_step(run, indices)
-        if step is None:
-            continue
-        y, logits, loss = step
-        run.global_step += 1
-        seen += len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        loss_sum += float(loss.detach()) * len(y)
-        if run.log is not None and args.log_every and run.global_step % args.log_every == 0:
-            run.log.write(json.dumps({"step": run.global_step, "epoch": epoch, "loss": float(loss.detach()),
-                                      "lr": run.opt.param_groups[0]["lr"]}) + "\n")
-            run.log.flush()
-        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
-                        img_s=f"{seen * d.world / (time.perf_counter() - t0):.0f}")
-        if args.max_steps and run.global_step >= args.max_steps:
-            _save(run, epoch, i + 1)
-            return [loss_sum, correct, seen], t0, True
+    with _progress(run, epoch, first, len(batches)) as bar:
+        for i, indices in enumerate(batches[first:], start=first):
+            step = _train_step(run, indices)
+            if step is None:
+                bar.update()
+                continue
+            y, logits, loss = step
+            run.global_step += 1
+            seen += len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            loss_sum += float(loss.detach()) * len(y)
+            if run.log is not None and args.log_every and run.global_step % args.log_every == 0:
+                run.log.write(json.dumps({"step": run.global_step, "epoch": epoch, "loss": float(loss.detach()),
+                                          "lr": run.opt.param_groups[0]["lr"]}) + "\n")
+                run.log.flush()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}",
+                            img_s=f"{seen * d.world / (time.perf_counter() - t0):.0f}", refresh=False)
+            bar.update()
+            if args.max_steps and run.global_step >= args.max_steps:
+                _save(run, epoch, i + 1)
+                return [loss_sum, correct, seen], t0, True
     return [loss_sum, correct, seen], t0, False
 
 
@@ -129,12 +140,17 @@ def train(args: argparse.Namespace) -> dict:
         ``--max-steps`` stopped the run before an epoch ended.
 
     Raises:
-        TrainError: a problem with the command line or the data, found before the first step.
+        TrainError: a problem with the command line (the options checked first, by :func:`~.run._validate`,
+            before anything is read or built), the model name, the ``--resume`` state or the data, found
+            before the first step.
     """
+    _validate(args)
     d = _init_distributed(args.device)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     run = _setup(args, d)
+    if d.main:
+        print(run.precision, file=sys.stderr)
     metrics: dict = {}
     for epoch in range(run.start_epoch, args.epochs):
         sums, t0, stopped = _train_epoch(run, epoch)

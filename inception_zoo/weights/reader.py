@@ -21,29 +21,36 @@ other class in the pickle is refused without running it, with a message naming i
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import os
 import pickle
-import re
 import threading
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
 from .errors import CheckpointError, CheckpointNotFoundError
 from .keras import is_keras_file, read_keras
+from .unreadable import (
+    _CONVERT,
+    _EMA_KEYS,
+    _MODEL_KEYS,
+    _SAFE_GLOBALS,
+    _corrupt,
+    _first_line,
+    _is_pickle,
+    _refusal,
+)
 
 __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "few",
+    "load_torch_file",
     "read_checkpoint",
     "strip_prefix_to_fit",
     "strip_wrappers",
@@ -51,12 +58,8 @@ __all__ = [
 ]
 
 _SHOWN = 5  # keys listed per category in an error message
-_SAFE_GLOBALS = (argparse.Namespace,)  # the training arguments timm's and torchvision's scripts store
 _ALLOW_LIST_LOCK = threading.Lock()
-_EMA_KEYS = ("state_dict_ema", "model_ema", "ema_state_dict")
-_MODEL_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
 _WRAPPERS = ("module.", "_orig_mod.")  # DDP / DataParallel, torch.compile
-_CONVERT = 'torch.save({}.state_dict(), "weights.pth")'
 
 
 def read_checkpoint(
@@ -87,8 +90,10 @@ def read_checkpoint(
         return read_keras(path)
     if is_keras_file(path):  # an .h5 without HDF5's signature
         if path.stat().st_size > 0 and (zipfile.is_zipfile(path) or _is_pickle(path)):
-            raise CheckpointError(f"{str(path)!r} is named like a Keras file but holds no HDF5 data: its bytes are "
-                                  "a PyTorch checkpoint's (torch.save); rename it to .pth to load it as one")
+            raise CheckpointError(
+                f"{str(path)!r} is named like a Keras file but holds no HDF5 data: its bytes are "
+                "a PyTorch checkpoint's (torch.save); rename it to .pth to load it as one"
+            )
         why = "the file is empty" if path.stat().st_size == 0 else "it does not start with HDF5's signature"
         raise CheckpointError(f"{str(path)!r} is not a readable Keras file (truncated or corrupt?): {why}")
     if path.suffix == ".safetensors":
@@ -103,222 +108,39 @@ def read_checkpoint(
                 f"{str(path)!r} is not a readable safetensors file (truncated or corrupt?): {_first_line(e)}"
             ) from None
     else:
-        try:
-            # the allow-list is process-wide: one load at a time adds to it, and only what is not on it
-            # already (leaving the context removes what it added)
-            with _ALLOW_LIST_LOCK:
-                extra = [g for g in _SAFE_GLOBALS if g not in torch.serialization.get_safe_globals()]
-                with warnings.catch_warnings(), torch.serialization.safe_globals(extra):
-                    warnings.simplefilter("ignore")  # e.g. torch's note on pickle protocols
-                    obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as e:
-            raise CheckpointError(_refusal(path, str(e))) from None
-        except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as e:
-            if "TorchScript" in str(e):
-                raise CheckpointError(
-                    f"refused to load {str(path)!r}: it is a TorchScript archive (torch.jit.save), not a state "
-                    f"dict. Where you trust the file: m = torch.jit.load({str(path)!r}); "
-                    + _CONVERT.format("m")
-                ) from None
-            raise CheckpointError(_corrupt(path, e)) from None
+        obj = load_torch_file(path)
     return unwrap_state_dict(obj, str(path), use_ema=use_ema), metadata
+
+
+def load_torch_file(path: str | os.PathLike) -> Any:
+    """``torch.load(path, map_location="cpu", weights_only=True)`` (any object, not unwrapped), with
+    ``argparse.Namespace`` allow-listed for this call only. Raises what :func:`read_checkpoint` raises, with
+    what is wrong in words (the data ends early, an opcode torch.save never writes, ...), never a bare number.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointNotFoundError(f"checkpoint {str(path)!r} does not exist or is not a file")
+    try:
+        # the allow-list is process-wide: one load at a time adds what is not on it yet (removed on leaving)
+        with _ALLOW_LIST_LOCK:
+            extra = [g for g in _SAFE_GLOBALS if g not in torch.serialization.get_safe_globals()]
+            with warnings.catch_warnings(), torch.serialization.safe_globals(extra):
+                warnings.simplefilter("ignore")  # e.g. torch's note on pickle protocols
+                return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(_refusal(path, str(e))) from None
+    except Exception as e:  # noqa: BLE001 - on damaged bytes torch raises whatever its unpickler trips on
+        if "TorchScript" in str(e):
+            raise CheckpointError(
+                f"refused to load {str(path)!r}: it is a TorchScript archive (torch.jit.save), not a state "
+                f"dict. Where you trust the file: m = torch.jit.load({str(path)!r}); " + _CONVERT.format("m")
+            ) from None
+        raise CheckpointError(_corrupt(path, e)) from None
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # the first bytes of every HDF5 file (Keras' .h5)
 
 
-def _is_pickle(path: Path) -> bool:
-    """Whether the file starts like a pickle (torch.save's legacy format): the PROTO opcode."""
-    with open(path, "rb") as f:
-        return f.read(1) == pickle.PROTO
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def _corrupt(path: Path, e: BaseException) -> str:
-    """The message for a file that is no readable checkpoint, with the reason in words."""
-    text = _first_line(e)
-    if path.stat().st_size == 0:
-        why = "the file is empty"
-    elif isinstance(e, EOFError):
-        why = "its data ends early"
-    elif isinstance(e, KeyError) or text.startswith(("invalid load key", "Unsupported operand")):
-        why = "its bytes are neither a zip archive nor a pickle that torch.save writes"
-    elif isinstance(e, OSError):
-        why = f"reading it failed ({text.rstrip('.')})"
-    else:
-        why = text.rstrip(".")
-    return f"{str(path)!r} is not a readable PyTorch checkpoint (truncated or corrupt?): {why}"
-
-
-def _refusal(path: Path, error: str) -> str:
-    """The message for a file ``torch.load(weights_only=True)`` rejected: what it holds, in words."""
-    lines = [line.strip() for line in error.splitlines() if line.strip()]
-    at = next((i for i, ln in enumerate(lines) if "WeightsUnpickler error:" in ln), None)
-    detail = (
-        "" if at is None else (lines[at].split("error:", 1)[1].strip() or "".join(lines[at + 1 : at + 2]))
-    )
-    named = re.search(r"GLOBAL (\S+?)(?: was not| whose|\.?$)", detail) or re.search(
-        r"<class '([^']+)'>", detail
-    )
-    root, shown = _probe(path), repr(str(path))
-    if root is _UNREADABLE and not named:  # not a pickle at all
-        return _corrupt(path, pickle.UnpicklingError(detail or "not a pickle"))
-    module = _find(
-        root, lambda g, state: isinstance(state, dict) and "_modules" in state and "_parameters" in state
-    )
-    if module:
-        cls, where = module
-        m = "ckpt" if where else "m"
-        place = f"holds, at {m}{where}," if where else "is"
-        return (
-            f"refused to load {shown}: it {place} a whole pickled nn.Module ({cls}), not a state dict; "
-            "unpickling it would run code named in the file (arbitrary code), which is never done here. Where "
-            f"you trust the file, turn it into a state dict in two lines: {m} = torch.load({shown}, "
-            "weights_only=False); " + _CONVERT.format(m + where)
-        )
-    name = named.group(1) if named else ""
-    allowed = _allowed()
-    hit = _find(root, lambda g, _: g.qualname == name if name else g.qualname not in allowed)
-    if not name and not hit:  # pickle protocols 4 and 5, which torch.load(weights_only=True) reads not
-        with _pickle_stream(path) as f:
-            head = f.read(2)
-        protocol = head[1] if head[:1] == pickle.PROTO else "?"
-        written = f"pickle.dump (pickle protocol {protocol}), not torch.save"
-        fix = f'pickle.load(open({shown}, "rb"))'
-        if zipfile.is_zipfile(path):
-            written, fix = (
-                f"torch.save(..., pickle_protocol={protocol})",
-                f"torch.load({shown}, weights_only=False)",
-            )
-        return (
-            f"refused to load {shown}: it was written by {written}, which torch.load(weights_only=True) cannot "
-            f'read. Where you trust the file, write it again: torch.save({fix}, "weights.pth")'
-        )
-    what = f"GLOBAL {name or hit[0]}" + (f", at ckpt{hit[1]}" if hit and hit[1] else "")
-    keep = next((k for k in _MODEL_KEYS + _EMA_KEYS if isinstance(root, dict) and k in root), None)
-    if keep and not (hit and hit[1].startswith(f"[{keep!r}]")):
-        how = f'ckpt = torch.load({shown}, weights_only=False); torch.save(ckpt[{keep!r}], "weights.pth")'
-    else:
-        how = f"load it with torch.load({shown}, weights_only=False) and torch.save its state dict alone"
-    return (
-        f"refused to load {shown}: it needs arbitrary code to unpickle ({what}; not allow-listed), which is "
-        f"never run. Where you trust the file: {how}"
-    )
-
-
-def _allowed() -> set[str]:
-    """The globals ``torch.load(weights_only=True)`` accepts, as ``module.name``."""
-    from torch import _weights_only_unpickler as unpickler
-
-    names = set(getattr(unpickler, "_get_allowed_globals", dict)())
-    names |= {
-        f"{g.__module__}.{g.__qualname__}"
-        for g in (*torch.serialization.get_safe_globals(), *_SAFE_GLOBALS)
-        if hasattr(g, "__qualname__")
-    }
-    return names
-
-
-# ------------------------------------------------------------------------------------------ probe
-class _Ghost:
-    """Stands in for every class or function a pickle names: records what it is given, runs nothing."""
-
-    qualname = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any):
-        self = object.__new__(cls)
-        self.args, self.state, self.items = args, None, {}
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __setstate__(self, state: Any) -> None:
-        self.state = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.items[key] = value
-
-    def append(self, value: Any) -> None:
-        self.items[len(self.items)] = value
-
-    def extend(self, values: Any) -> None:
-        for v in values:
-            self.append(v)
-
-
-class _Probe(pickle.Unpickler):
-    """Unpickles the structure only: every global becomes a fresh :class:`_Ghost` subclass, so nothing the
-    file names is imported or called."""
-
-    def find_class(self, module: str, name: str) -> type:
-        return type("Ghost", (_Ghost,), {"qualname": f"{module}.{name}"})
-
-    def persistent_load(self, pid: Any) -> Any:
-        # torch's legacy format stores an nn.Module's class as ("module", class, file, source)
-        return pid[1] if isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" else None
-
-
-_UNREADABLE = object()
-
-
-@contextlib.contextmanager
-def _pickle_stream(path: Path) -> Iterator[IO[bytes]]:
-    """The pickle of a checkpoint: ``data.pkl`` of torch's zip format, or the file itself."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            yield io.BytesIO(z.read(next(n for n in z.namelist() if n.endswith("data.pkl"))))
-    else:
-        with open(path, "rb") as f:  # read as far as the pickle goes, not the tensor data after it
-            yield f
-
-
-def _probe(path: Path) -> Any:
-    """The pickle's structure, every global in it a :class:`_Ghost`, read without running anything;
-    ``_UNREADABLE`` if it cannot be read."""
-    try:
-        with _pickle_stream(path) as f:
-            probe = _Probe(f)
-            obj = probe.load()
-            if isinstance(obj, int) and obj == 0x1950A86A20F9469CFC6C:  # torch's legacy format: its header
-                probe.load(), probe.load()
-                obj = probe.load()
-            return obj
-    except Exception:  # noqa: BLE001 - a damaged pickle: torch's own message is all there is
-        return _UNREADABLE
-
-
-def _find(obj: Any, test: Callable[[_Ghost, Any], bool]) -> tuple[str, str] | None:
-    """The class name and the index path (``['model']``) of the shallowest ghost object for which
-    ``test(ghost, its state)`` holds."""
-    level, seen = [(obj, "")], set()
-    for _ in range(8):
-        following = []
-        for item, where in level:
-            if id(item) in seen:
-                continue
-            seen.add(id(item))
-            if isinstance(item, _Ghost):
-                if item.qualname.split(".")[0] in ("copyreg", "copy_reg") and item.args:
-                    item.qualname = getattr(item.args[0], "qualname", item.qualname)  # pickle protocols 0, 1
-                state = item.state[0] if isinstance(item.state, tuple) and item.state else item.state
-                if test(item, state):
-                    return item.qualname, where
-                following += [(v, f"{where}[{k!r}]") for k, v in item.items.items()]
-                following += [(v, where) for v in (*item.args, item.state)]
-            elif isinstance(item, dict):
-                following += [(v, f"{where}[{k!r}]") for k, v in item.items()]
-            elif isinstance(item, (list, tuple)):
-                following += [(v, f"{where}[{i}]") for i, v in enumerate(item)]
-        level = following
-    return None
-
-
-# ------------------------------------------------------------------------------------------ containers
 def unwrap_state_dict(obj: Any, where: str, *, use_ema: bool = True) -> dict[str, torch.Tensor]:
     """The tensors of a state dict, taken out of the training containers of timm, torchvision's reference
     scripts, Lightning, ... (see the module's docstring), without ``module.`` / ``_orig_mod.`` prefixes.
