@@ -115,7 +115,8 @@ def test_batch_of_one_without_batchnorm_and_in_eval_mode(built):
         assert built("inception_v3")(_x("inception_v3")).shape == (1, 1000)
 
 
-@pytest.mark.parametrize("name", ["inception_v1_bn", "xception41"])  # plain convs; separable with a mid BN
+# plain convs; separable with a mid BN; pre-activation BatchNorms with no conv before them
+@pytest.mark.parametrize("name", ["inception_v1_bn", "xception41", "xception41p"])
 def test_deploy_folds_frozen_batchnorms(name):
     """timm's and torchvision's FrozenBatchNorm2d fold like BatchNorm2d (they were silently dropped)."""
     from inception_zoo.deploy import optimize_for_inference
@@ -127,7 +128,7 @@ def test_deploy_folds_frozen_batchnorms(name):
         for freeze in (freeze_batch_norm_2d, _torchvision_frozen):
             frozen = freeze(copy.deepcopy(model))
             assert not any(isinstance(m, nn.BatchNorm2d) for m in frozen.modules())
-            close(optimize_for_inference(frozen, "torch")(x), expected)
+            assert close(optimize_for_inference(frozen, "torch")(x), expected), freeze.__name__
 
 
 def test_deploy_refuses_a_norm_it_cannot_fold():
@@ -137,3 +138,8 @@ def test_deploy_refuses_a_norm_it_cannot_fold():
     model.features.conv1_7x7_s2.bn = nn.GroupNorm(1, 64)
     with pytest.raises(TypeError, match="cannot fold a GroupNorm"):
         optimize_for_inference(model, "torch")
+    preact = create_model("xception41p").eval()  # a pre-activation BatchNorm, no convolution before it
+    norm = next(m for m in preact.modules() if type(m).__name__ == "PreActivation")
+    norm.bn = nn.GroupNorm(1, norm.bn.num_features)
+    with pytest.raises(TypeError, match="cannot fold a GroupNorm"):
+        optimize_for_inference(preact, "torch")

@@ -69,7 +69,7 @@ def test_pruning_keeps_the_outputs_and_drops_the_rest(name, built, fresh):
 
 
 def test_index_conventions():
-    """timm's: None, all; an int n, the last n; a sequence, those (negative from the end), as given."""
+    """timm's: None, all; an int n, the last n; a sequence, those (negative from the end), shallowest first."""
     reductions = (2, 4, 8, 16, 32)
     assert take_indices("m", reductions, None) == [0, 1, 2, 3, 4]
     assert take_indices("m", reductions, 2) == [3, 4] and take_indices("m", reductions, 5) == [0, 1, 2, 3, 4]
@@ -80,6 +80,17 @@ def test_index_conventions():
     with torch.no_grad():
         maps = model.forward_intermediates(x, intermediates_only=True)
         assert _same(model.forward_intermediates(x, indices=2, intermediates_only=True), maps[-2:])
+        # features_only reads an int out_indices as timm does too: the last n maps
+        last_two = FeatureExtractor(model, out_indices=2)  # as create_model(..., features_only=True) builds it
+        every = [info["reduction"] for info in model.feature_info]  # timm's list form on the model
+        assert last_two.feature_info.reduction() == every[-2:]
+        assert _same(last_two(x), maps[-2:])
+    import numpy as np
+
+    numpy_ints = create_model("inception_v1_cifar", features_only=True, out_indices=(np.int64(0), -1))
+    assert numpy_ints.feature_info.reduction() == [every[0], every[-1]]
+    with pytest.raises(ValueError, match=r"out_indices=0 takes the last n .* n must be in 1\.\.3"):
+        create_model("inception_v1_cifar", features_only=True, out_indices=0)
 
 
 def test_pruning_without_removing_stages():

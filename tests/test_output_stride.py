@@ -98,7 +98,7 @@ def test_torchscript_keeps_the_dilations():
 
 
 def test_bad_output_strides_are_refused_naming_the_allowed_ones():
-    for bad in (4, 24, 64, True, "16", None):
+    for bad in (4, 24, 64, True, "16", None, 16.0):
         with pytest.raises(ValueError, match=r"output_stride must be one of \(32, 16, 8\)"):
             create_model("inception_v3", output_stride=bad)
     with pytest.raises(ValueError, match=r"output_stride must be one of \(32,\)"):

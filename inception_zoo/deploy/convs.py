@@ -67,9 +67,15 @@ def _folded(conv: nn.Conv2d, bn: nn.Module) -> nn.Conv2d:
 def preactivation_conv(module: PreActivation) -> DeployConv2d:
     """A :class:`~inception_zoo.layers.PreActivation` (BatchNorm + ReLU with no convolution to fold into:
     its input is a residual sum, its output feeds two paths) as a 1×1 depthwise convolution computing the
-    BatchNorm, with the ReLU fused."""
+    BatchNorm, with the ReLU fused.
+
+    Raises:
+        TypeError: ``module.bn`` is no BatchNorm to fold (as :func:`_foldable` says)."""
     bn = module.bn
-    identity = nn.Conv2d(bn.num_features, bn.num_features, 1, groups=bn.num_features, bias=False,
+    if not _foldable(bn):
+        raise TypeError(f"deploy mode expected a BatchNorm in the pre-activation layer, got {type(bn).__name__}")
+    channels = bn.running_mean.numel()  # FrozenBatchNorm2d has no num_features
+    identity = nn.Conv2d(channels, channels, 1, groups=channels, bias=False,
                          device=bn.running_mean.device, dtype=bn.running_mean.dtype)
     with torch.no_grad():
         identity.weight.fill_(1.0)

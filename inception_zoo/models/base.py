@@ -1,5 +1,6 @@
 """The model class every family builds: named stages, a classifier head, optional auxiliary heads."""
 
+import numbers
 from typing import Any, NamedTuple
 
 import torch
@@ -134,8 +135,10 @@ class InceptionNet(IntermediatesMixin, InputChecks):
             raise ValueError(f"{name} has no auxiliary classifiers; aux_logits=True is not available for it")
         if aux_logits and num_classes == 0:
             raise ValueError(f"{name}: aux_logits=True needs num_classes > 0")
-        if output_stride not in record.output_strides or isinstance(output_stride, bool):
+        integral = isinstance(output_stride, numbers.Integral) and not isinstance(output_stride, bool)
+        if not integral or output_stride not in record.output_strides:  # 16.0, True, "16" refused
             raise ValueError(f"{name}: output_stride must be one of {record.output_strides}, got {output_stride!r}")
+        output_stride = int(output_stride)  # a NumPy integer stored as int
         if aux_logits and output_stride != 32:
             raise ValueError(f"{name}: the auxiliary heads are for classification training at output_stride 32; "
                              f"aux_logits=True cannot be combined with output_stride={output_stride}")

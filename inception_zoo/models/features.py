@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from .checks import InputChecks
+from .intermediates import _is_int, take_indices
 
 __all__ = ["FeatureExtractor", "FeatureInfo"]
 
@@ -52,8 +54,9 @@ class FeatureExtractor(InputChecks):
 
     Args:
         model: an :class:`~inception_zoo.InceptionNet`; its stages are shared, not copied.
-        out_indices: which reductions to return, indices into (2, 4, 8, 16, 32) (or the network's
-            levels); negative indices count from the end; None: all of them.
+        out_indices: which reductions to return: a sequence of indices into (2, 4, 8, 16, 32) (or the
+            network's levels), negative ones counting from the end; an int n, the last n (timm's
+            convention); None: all of them.
 
     Forward: (B, in_chans, H, W) -> list of (B, C_i, H_i, W_i), one per out index, in the order given.
     The input is checked as the model checks it (``ValueError``; see :class:`~inception_zoo.InceptionNet`).
@@ -61,7 +64,8 @@ class FeatureExtractor(InputChecks):
     ``torch.jit.save`` / ``torch.jit.load``.
 
     Raises:
-        ValueError: an out index outside -5..4, or repeated, naming the allowed values.
+        ValueError: an out index outside -5..4, or repeated, or an int n outside 1..5, naming the allowed
+            values.
     """
 
     def __init__(self, model: nn.Module, out_indices: Sequence[int] | None = None) -> None:
@@ -72,15 +76,15 @@ class FeatureExtractor(InputChecks):
             out_indices = tuple(range(levels))
         reductions = tuple(model.stage_info[t].reduction for t in taps)
         allowed = range(-levels, levels)
-        indices = list(out_indices) if isinstance(out_indices, (list, tuple)) else [out_indices]
-        if not indices or any(
-            not isinstance(i, int) or isinstance(i, bool) or i not in allowed for i in indices
-        ):
+        if _is_int(out_indices):  # timm's int form: the last n maps
+            out_indices = take_indices(model.name, reductions, out_indices, "out_indices")
+        indices = list(out_indices) if isinstance(out_indices, (list, tuple, range)) else [out_indices]
+        if not indices or any(not _is_int(i) or operator.index(i) not in allowed for i in indices):
             raise ValueError(
                 f"{model.name}: out_indices must be integers in 0..{levels - 1} (or {-levels}..-1), one per "
                 f"reduction {reductions}, got {out_indices!r}"
             )
-        indices = [i % levels for i in indices]
+        indices = [operator.index(i) % levels for i in indices]
         if len(set(indices)) != len(indices):
             raise ValueError(f"{model.name}: out_indices must not repeat, got {out_indices!r}")
         self.stage_indices = [taps[i] for i in indices]

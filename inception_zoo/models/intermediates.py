@@ -19,7 +19,9 @@ from ..layers import ClassifierHead
 __all__ = ["IntermediatesMixin", "take_indices"]
 
 
-def take_indices(name: str, reductions: Sequence[int], indices: int | Sequence[int] | None) -> list[int]:
+def take_indices(
+    name: str, reductions: Sequence[int], indices: int | Sequence[int] | None, option: str = "indices"
+) -> list[int]:
     """The absolute tap indices (0..n-1, n = ``len(reductions)``) that ``indices`` selects, in timm's
     convention: None, all n; an int k, the last k; a sequence, those indices, negative ones counted from
     the end. Sorted from the shallowest, each once: timm collects the maps in stage order, whatever the
@@ -29,6 +31,7 @@ def take_indices(name: str, reductions: Sequence[int], indices: int | Sequence[i
         name: the model's name, for the error message.
         reductions: the reduction (input size / map size) of each tap, for the error message.
         indices: None, an int or a sequence of ints.
+        option: the argument's name, for the error message (``out_indices`` for ``features_only``).
 
     Raises:
         ValueError: an int outside 1..n, an empty sequence, or an element that is not an integer in
@@ -42,7 +45,7 @@ def take_indices(name: str, reductions: Sequence[int], indices: int | Sequence[i
         n = operator.index(indices)  # type: ignore[arg-type]
         if not 1 <= n <= count:
             raise ValueError(
-                f"{name}: indices={n} takes the last n of its {count} feature maps (reductions "
+                f"{name}: {option}={n} takes the last n of its {count} feature maps (reductions "
                 f"{tuple(reductions)}); n must be in 1..{count}"
             )
         return list(range(count - n, count))
@@ -82,8 +85,8 @@ class IntermediatesMixin:
     ``feature_taps()``, ``_check_input``, ``grad_checkpointing`` and ``training``; pruning also updates
     ``num_features``, ``head_hidden_size``, ``_tap_names`` and, through ``reset_classifier``, the heads.
 
-    ``feature_info`` is timm's model attribute of the same name, so timm's wrappers (``FeatureGetterNet``,
-    ``timm.models.FeatureGetterNet(model, out_indices)``) take these models too.
+    ``feature_info`` is timm's model attribute of the same name, so timm's wrappers (in timm 1.0
+    ``timm.models._features.FeatureGetterNet(model, out_indices)``) take these models too.
     """
 
     __jit_unused_properties__ = ["feature_info"]
