@@ -53,6 +53,7 @@ def _matching(pattern: str, command: str) -> list[str]:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from .registry import error_message
     from .weights import CheckpointError, convert_checkpoint
 
     folder = Path(args.dst).resolve().parent
@@ -62,7 +63,7 @@ def _convert(args: argparse.Namespace) -> int:
     try:
         model = convert_checkpoint(args.src, args.dst, model=args.model, source=args.source)
     except (CheckpointError, KeyError, ValueError) as e:
-        print(f"inception-zoo convert: {e}", file=sys.stderr)
+        print(f"inception-zoo convert: {error_message(e)}", file=sys.stderr)
         return 1
     cfg = model.default_cfg
     print(

@@ -41,9 +41,11 @@ class UnknownModelError(KeyError):
 
 def error_message(error: BaseException) -> str:
     """The text of ``error`` for a one-line message: a plain :class:`KeyError`'s message without the quotes
-    its ``str()`` adds, any other error's ``str()`` unchanged."""
-    if type(error) is KeyError and len(error.args) == 1 and isinstance(error.args[0], str):
-        return error.args[0]
+    its ``str()`` adds (one that is not text, e.g. a bare number, as "missing key 105"), any other error's
+    ``str()`` unchanged."""
+    if type(error) is KeyError and len(error.args) == 1:
+        key = error.args[0]
+        return key if isinstance(key, str) else f"missing key {key!r}"
     return str(error)
 
 

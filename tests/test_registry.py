@@ -167,3 +167,11 @@ def test_outputs_namedtuple():
 def test_bad_records_are_refused_where_they_are_written(change, error, match):
     with pytest.raises(error, match=match):
         dataclasses.replace(get_record("inception_v3"), **change)
+
+
+def test_error_message_has_no_bare_numbers_or_quotes():
+    from inception_zoo.registry import error_message
+
+    assert error_message(KeyError("unknown model 'x'")) == "unknown model 'x'"  # no quotes around it
+    assert error_message(KeyError(105)) == "missing key 105"  # never a bare ': 105'
+    assert error_message(ValueError("bad")) == "bad"
