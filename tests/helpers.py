@@ -83,3 +83,12 @@ def models_without_twins() -> list[str]:
 
     return [name for name in list_models() if name not in LAYOUT_TWINS]
 
+
+def twins_marked_heavy(names: list[str]) -> list:
+    """``names`` for ``pytest.mark.parametrize``, the :data:`LAYOUT_TWINS` among them marked ``heavy``:
+    for the costly per-model checks (docs recount, half precision, dilated shapes), which their twins run in
+    the default suite; ``pytest -m heavy`` runs them for the twins too."""
+    import pytest
+
+    return [pytest.param(n, marks=pytest.mark.heavy) if n in LAYOUT_TWINS else n for n in names]
+

@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from helpers import twins_marked_heavy
+
 from inception_zoo import create_model, list_models
 from inception_zoo.layers import Conv, dense_layout
 from inception_zoo.registry import get_record
@@ -25,7 +27,7 @@ def _published_reductions(name):
     return _meta_model(name, features_only=True).feature_info.reduction()
 
 
-@pytest.mark.parametrize("name", DENSE)
+@pytest.mark.parametrize("name", twins_marked_heavy(DENSE))
 @pytest.mark.parametrize("output_stride", [16, 8])
 def test_every_map_is_the_input_over_its_reduction_rounded_up(name, output_stride):
     """On the meta device (shapes only, no compute): at 512 px the last map is exactly 512 / output_stride,

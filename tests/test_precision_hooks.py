@@ -24,7 +24,7 @@ from functools import partial
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import realistic
+from helpers import realistic, twins_marked_heavy
 from torch import nn
 
 from inception_zoo import InceptionOutputs, get_record, list_models, optimize_for_inference
@@ -82,7 +82,7 @@ def _check_half_precisions(what: str, net: nn.Module, x: torch.Tensor, ref: torc
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", twins_marked_heavy(MODELS))
 def test_half_precision_and_autocast(name, device, fresh):
     """bfloat16 autocast, bfloat16 weights, float16 weights, of the model and of its deploy mode: finite
     logits within the tolerance of the float32 logits (computed on CPU, the reference for every device)."""
