@@ -89,7 +89,8 @@ def test_eval_shapes(name, built):
 def test_train_shapes_with_aux(name, fresh):
     model = fresh(name, num_classes=7, aux_logits=True).train()
     for label, (h, w) in _sizes(name).items():
-        out = model(torch.randn(2, 3, h, w))
+        with torch.no_grad():  # train mode's outputs; no autograd graph needed for their shapes
+            out = model(torch.randn(2, 3, h, w))
         assert isinstance(out, InceptionOutputs), label
         assert out.logits.shape == (2, 7), label
         assert len(out.aux) == len(get_record(name).aux_heads) and all(a.shape == (2, 7) for a in out.aux), label
