@@ -116,6 +116,11 @@ def stage_breakdown(model: nn.Module, input_size: tuple[int, int, int] | None = 
     ``model.features`` (stem layers, Inception modules, reduction blocks) and one for the head. The rows
     add up to :func:`count_params` and :func:`count_macs` (auxiliary heads, if built, are not run in eval
     mode and get no row)."""
+    return _stage_rows(model, input_size)[1]
+
+
+def _stage_rows(model: nn.Module, input_size: tuple[int, int, int] | None) -> tuple[int, list[StageRow]]:
+    """:func:`stage_breakdown`'s rows with fvcore's total of the same trace (what :func:`count_macs` gives)."""
     if input_size is None:
         input_size = tuple(model.default_cfg["input_size"])
     shapes: dict[str, tuple[int, ...]] = {}
@@ -124,14 +129,14 @@ def stage_breakdown(model: nn.Module, input_size: tuple[int, int, int] | None = 
         for name, module in [*(("features." + n, m) for n, m in model.features.named_children()), ("head", model.head)]
     ]
     try:
-        _, by_module = _analyze(model, input_size, "macs")
+        total, by_module = _analyze(model, input_size, "macs")
     finally:
         for h in hooks:
             h.remove()
     rows = []
     for name, module in [*(("features." + n, m) for n, m in model.features.named_children()), ("head", model.head)]:
         rows.append(StageRow(name.removeprefix("features."), shapes[name], count_params(module), by_module.get(name, 0)))
-    return rows
+    return total, rows
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,13 @@ class ModelStats:
 
 
 def model_stats(
-    name: str, *, activations: bool = False, peers: bool = False, model: nn.Module | None = None
+    name: str, *, activations: bool = False, peers: bool = False, model: nn.Module | None = None,
+    macs: int | None = None,
 ) -> ModelStats:
     """Build ``name`` at its defaults (1000 classes, no auxiliary heads; or take ``model``, built so) and
     count it; with ``peers``, also build and count the record's first PyTorch peer implementation
-    (torchvision / timm / pytorchcv / ...), or its Keras one (parameters only) where it has no other."""
+    (torchvision / timm / pytorchcv / ...), or its Keras one (parameters only) where it has no other.
+    ``macs``: the model's multiply-adds where a trace already counted them (as :func:`count_macs`)."""
     model = create_model(name) if model is None else model
     cfg = model.default_cfg
     extra = {}
@@ -189,7 +196,7 @@ def model_stats(
         input_size=tuple(cfg["input_size"]),
         min_input_size=tuple(cfg["min_input_size"]),
         params=count_params(model),
-        macs=count_macs(model),
+        macs=count_macs(model) if macs is None else macs,
         paper_params=cfg["paper_params"],
         paper_macs=cfg["paper_macs"],
         paper_top1=cfg["paper_top1"],

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import ModelStats, StageRow, billions, millions, model_stats, stage_breakdown
+from .analysis import ModelStats, StageRow, _stage_rows, billions, millions, model_stats
 from .factory import create_model
 from .records import ModelRecord
 from .registry import list_aliases, list_models, list_records
@@ -47,8 +47,8 @@ class ModelDocs:
 def collect(name: str) -> ModelDocs:
     """Build and count one model (and its peer) for the docs: fvcore traces at the default input size."""
     model = create_model(name)
-    return ModelDocs(model_stats(name, activations=True, peers=True, model=model), stage_breakdown(model),
-                     model.default_cfg)
+    macs, rows = _stage_rows(model, None)  # one fvcore trace for the total and the stage rows
+    return ModelDocs(model_stats(name, activations=True, peers=True, model=model, macs=macs), rows, model.default_cfg)
 
 
 def _count(n: int | None) -> str:

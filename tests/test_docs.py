@@ -51,7 +51,7 @@ def test_model_docs_are_fresh_and_add_up(name):
     with torch.device("meta"):  # counts and torch's FLOPs from shapes alone: no second real model
         model = create_model(name).eval()
     assert sum(r.params for r in rows) == count_params(model) == stats.params
-    assert sum(r.macs for r in rows) == stats.macs  # stage rows and total from two separate traces
+    assert sum(r.macs for r in rows) == stats.macs  # nothing is counted outside the stages and the head
     if stats.peer:  # the same network in torchvision / timm / pytorchcv / ...; Keras': parameters only
         assert stats.peer_params == stats.params
         assert stats.peer_macs in (stats.macs, None) and (stats.peer_macs is None) == stats.peer.startswith("keras")
